@@ -1,0 +1,112 @@
+"""Records that flow through the engine: dataset → perturbation → prompt → model → grade → store.
+
+They are dataclasses with no behaviour beyond small conveniences, so that every stage can be
+tested on its own and the store can persist them column for column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["base", "instruct"]
+ROLES: tuple[Role, Role] = ("base", "instruct")
+
+# What kind of gold answer an item has; graders dispatch on it.
+AnswerType = Literal["number", "decimal", "integer", "date", "gestational_age", "text"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One problem, original or perturbed.
+
+    `item_id` is unique within a dataset; a perturbed variant gets an id derived from its original
+    (`original_id`), the perturbation and seed, so variants are stable across runs and resumable.
+    """
+
+    dataset: str
+    item_id: str
+    question: str
+    gold: str
+    answer_type: AnswerType = "number"
+    # Worked solution, if the dataset has one (GSM8K's answer field, a template's solution).
+    solution: str | None = None
+    # Extra fields a dataset or grader needs (MedCalc: patient note, limits, calculator id...).
+    fields: dict[str, Any] = field(default_factory=dict)
+    # Perturbation provenance: None for an original item.
+    original_id: str | None = None
+    perturbation: str | None = None
+    perturbation_seed: int | None = None
+    perturbation_params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_variant(self) -> bool:
+        return self.original_id is not None
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """A worked example for few-shot prompts: the question and a full answer text."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Grade:
+    """A grader's verdict on one output, with enough to inspect why."""
+
+    extracted: str | None
+    correct: bool
+    rule: str  # which extraction rule matched, e.g. "answer-is", "boxed", "last-number", "none"
+    grader: str  # which grader produced it, e.g. "gsm8k", "medcalc", "math-verify"
+    detail: str = ""
+
+
+Strategy = Literal["greedy", "sample", "cot-decoding"]
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How tokens are chosen. Greedy (temperature 0) unless asked otherwise.
+
+    `seed` is the seed of the first sample; sample i of an item uses `seed + i`, so each recorded
+    answer names the exact seed that made it.
+    """
+
+    strategy: Strategy = "greedy"
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0: no top-k cut
+    min_p: float = 0.0
+    seed: int = 0
+    samples: int = 1  # answers per item (sampling, or branches for cot-decoding)
+    stop: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        out = asdict(self)
+        out["stop"] = list(self.stop)
+        return out
+
+
+FinishReason = Literal["stop", "length", "cancelled", "context", "error"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One finished answer from one model, with the timing researchers compare."""
+
+    text: str
+    token_ids: tuple[int, ...]
+    prompt_tokens: int
+    tokens: int
+    ttft_s: float  # call to first generated token (includes prompt processing)
+    gen_time_s: float  # call to last token
+    tokens_per_s: float  # decode rate: tokens after the first / time after the first
+    finish_reason: FinishReason
+    seed: int
+    # Per generated token: probability margin between the top two candidates (cot-decoding).
+    margins: tuple[float, ...] = ()

@@ -1,0 +1,478 @@
+"""Ask the two models of a pair the same questions, grade the answers and record them.
+
+`ask()` is one question to one model: render the prompt, stream the answer, grade it, build the
+row. Both fronts use it: the app calls it from its workers, one per pane, and `Runner` drives it
+over a whole dataset with one thread per model (each `Llama` object is used by one thread only),
+so both models progress at once and each keeps its own KV cache for prefix reuse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import queue
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.grading import grade as grade_output
+from engine.models import Model, llama_cpp_version
+from engine.prompts import RenderedPrompt, check_mode, render
+from engine.records import ROLES, Decoding, Exemplar, Generation, Grade, Item, Role
+from engine.storage import Store, generation_key
+
+TUNELENS_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides which answers a run contains; its hash identifies the run."""
+
+    pair: str
+    dataset: str
+    data_file: str | None = None
+    split: str = "test"
+    limit: int | None = None
+    modes: tuple[str, ...] = ("zero-shot-cot",)
+    shots: int = 8
+    train_file: str | None = None
+    chat_template: bool = True  # instruct model: its own chat template, or raw text like the base
+    system_prompt: str | None = None
+    perturb: tuple[tuple[str, ...], ...] = ()  # each group composes; each group is one variant
+    perturb_seed: int = 0
+    decoding: Decoding = field(default_factory=Decoding)
+    roles: tuple[Role, ...] = ROLES
+    grader: str | None = None
+    fewshot_seed: int = 1234
+    models_file: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()
+
+    def config_hash(self) -> str:
+        data = asdict(self)
+        data["decoding"] = self.decoding.as_dict()
+        for key in ("data_file", "train_file", "models_file"):
+            if data[key]:
+                data[key] = str(Path(data[key]).resolve())
+        blob = json.dumps(data, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One graded answer: the row that goes into `generations`, plus its grade."""
+
+    row: dict[str, Any]
+    grade: Grade
+    generation: Generation
+    prompt: RenderedPrompt
+    span: tuple[int, int] | None = None  # where the extracted answer sits in the output
+
+
+def prompt_for(
+    model: Model,
+    role: Role,
+    item: Item,
+    mode: str,
+    exemplars: list[Exemplar],
+    *,
+    chat_template: bool = True,
+    system_prompt: str | None = None,
+) -> RenderedPrompt:
+    """The base model always gets raw text; the instruct model its chat template if it has one."""
+    template = model.info.chat_template if (role == "instruct" and chat_template) else None
+    return render(
+        item,
+        mode,
+        exemplars,
+        chat_template=template,
+        bos_token=model.info.bos_token,
+        eos_token=model.info.eos_token,
+        system=system_prompt,
+    )
+
+
+def ask(
+    model: Model,
+    role: Role,
+    item: Item,
+    prompt: RenderedPrompt,
+    decoding: Decoding,
+    *,
+    run_id: str,
+    sample_index: int = 0,
+    seed: int | None = None,
+    grader: str | None = None,
+    cancel: threading.Event | None = None,
+    on_text: Callable[[str], None] | None = None,
+    forced: tuple[int, ...] = (),
+    want_margins: bool = False,
+) -> Answer:
+    seed = decoding.seed + sample_index if seed is None else seed
+    stop = tuple(dict.fromkeys(prompt.stop + decoding.stop))
+    dec = replace(decoding, stop=stop)
+    done: Generation | None = None
+    for chunk in model.stream(
+        prompt.text,
+        dec,
+        special=prompt.special,
+        seed=seed,
+        cancel=cancel,
+        forced=forced,
+        want_margins=want_margins,
+    ):
+        if chunk.text and on_text is not None:
+            on_text(chunk.text)
+        done = chunk.done or done
+    assert done is not None
+    g, span = grade_with_span(item, done.text, grader)
+    key = generation_key(
+        run_id,
+        item.item_id,
+        role,
+        prompt.mode,
+        prompt.shots,
+        prompt.chat,
+        decoding.strategy,
+        sample_index,
+    )
+    row = {
+        "generation_id": key,
+        "run_id": run_id,
+        "dataset": item.dataset,
+        "item_id": item.item_id,
+        "original_id": item.original_id,
+        "perturbation": item.perturbation,
+        "role": role,
+        "model_name": model.info.name,
+        "model_sha256": model.info.sha256,
+        "mode": prompt.mode,
+        "shots": prompt.shots,
+        "chat_template": prompt.chat,
+        "strategy": decoding.strategy,
+        "sample_index": sample_index,
+        "prompt": prompt.text,
+        "prompt_tokens": done.prompt_tokens,
+        "output": done.text,
+        "output_token_ids": list(done.token_ids),
+        "extracted": g.extracted,
+        "correct": g.correct,
+        "grader": g.grader,
+        "grader_rule": g.rule,
+        "tokens": done.tokens,
+        "ttft_s": done.ttft_s,
+        "gen_time_s": done.gen_time_s,
+        "tokens_per_s": done.tokens_per_s,
+        "finish_reason": done.finish_reason,
+        "seed": seed,
+        "temperature": decoding.temperature if decoding.strategy == "sample" else 0.0,
+        "top_p": decoding.top_p,
+        "top_k": decoding.top_k,
+        "max_tokens": decoding.max_tokens,
+        "decoding": json.dumps({**dec.as_dict(), "seed": seed}),
+        "score": None,
+        "llama_cpp_version": llama_cpp_version(),
+        "created_at": datetime.now(),
+    }
+    return Answer(row=row, grade=g, generation=done, prompt=prompt, span=span)
+
+
+def grade_with_span(
+    item: Item, output: str, grader: str | None = None
+) -> tuple[Grade, tuple[int, int] | None]:
+    from engine.grading import extract_number_answer
+
+    g = grade_output(item, output, grader)
+    span = None
+    if g.grader == "gsm8k":
+        _, _, span = extract_number_answer(output)
+    return g, span
+
+
+def grade_rows(answer: Answer) -> list[dict[str, Any]]:
+    g = answer.grade
+    return [
+        {
+            "generation_id": answer.row["generation_id"],
+            "grader": g.grader,
+            "extracted": g.extracted,
+            "correct": g.correct,
+            "rule": g.rule,
+            "detail": g.detail,
+        }
+    ]
+
+
+class RecordWriter:
+    """Buffers answers and writes them in batches: few opens of the store, nothing lost on exit."""
+
+    def __init__(self, store: Store, *, max_rows: int = 32, max_age_s: float = 2.0) -> None:
+        self.store = store
+        self.max_rows = max_rows
+        self.max_age_s = max_age_s
+        self._rows: list[dict[str, Any]] = []
+        self._grades: list[dict[str, Any]] = []
+        self._since = time.monotonic()
+        self._lock = threading.Lock()
+        self.written = 0
+
+    def add(self, answer: Answer) -> None:
+        with self._lock:
+            self._rows.append(answer.row)
+            self._grades.extend(grade_rows(answer))
+            due = len(self._rows) >= self.max_rows or (
+                time.monotonic() - self._since >= self.max_age_s
+            )
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, grades = self._rows, self._grades
+            self._rows, self._grades = [], []
+            self._since = time.monotonic()
+            if rows:
+                self.store.insert_generations(rows, grades)
+                self.written += len(rows)
+
+
+# -- whole runs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One planned model call."""
+
+    item: Item
+    role: Role
+    mode: str
+    sample_index: int
+    key: str
+
+
+@dataclass
+class RunPlan:
+    run_id: str
+    items: list[Item]
+    calls: dict[Role, list[Call]]
+    skipped_existing: int
+    exemplars: dict[str, list[Exemplar]]  # by mode (few-shot exemplars shared by every item)
+
+    @property
+    def total(self) -> int:
+        return sum(len(v) for v in self.calls.values())
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after each answer, for progress bars."""
+
+    role: Role
+    answer: Answer
+    done: int
+    total: int
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def system_info() -> str:
+    try:
+        import llama_cpp
+
+        return llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    except Exception:  # informational only
+        return ""
+
+
+def new_run_id() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+class Runner:
+    """A headless batch run over a dataset; resumable by configuration hash."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        store: Store,
+        models: dict[Role, Model],
+        items: list[Item],
+        *,
+        exemplar_source: Callable[[Item, str], list[Exemplar]],
+        kind: str = "headless",
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.models = models
+        self.items = items
+        self.exemplar_source = exemplar_source
+        self.kind = kind
+        self.cancel = threading.Event()
+
+    def plan(self, run_id: str) -> RunPlan:
+        cfg = self.config
+        existing = self.store.existing_keys(run_id)
+        calls: dict[Role, list[Call]] = {r: [] for r in cfg.roles}
+        skipped = 0
+        n_samples = cfg.decoding.samples if cfg.decoding.strategy != "greedy" else 1
+        for mode in cfg.modes:
+            mode = check_mode(mode)
+            shots = cfg.shots if mode == "few-shot-cot" else 0
+            for item in self.items:
+                for role in cfg.roles:
+                    chat = self._uses_chat(role)
+                    for s in range(n_samples):
+                        key = generation_key(
+                            run_id,
+                            item.item_id,
+                            role,
+                            mode,
+                            shots,
+                            chat,
+                            cfg.decoding.strategy,
+                            s,
+                        )
+                        if key in existing:
+                            skipped += 1
+                            continue
+                        calls[role].append(Call(item, role, mode, s, key))
+        return RunPlan(run_id, self.items, calls, skipped, {})
+
+    def _uses_chat(self, role: Role) -> bool:
+        model = self.models[role]
+        return role == "instruct" and self.config.chat_template and bool(model.info.chat_template)
+
+    def start(self, *, resume: bool) -> RunPlan:
+        cfg = self.config
+        digest = cfg.config_hash()
+        run_id = self.store.find_resumable(digest) if resume else None
+        run_id = run_id or new_run_id()
+        self.store.start_run(
+            {
+                "run_id": run_id,
+                "config_hash": digest,
+                "kind": self.kind,
+                "pair": cfg.pair,
+                "dataset": cfg.dataset,
+                "data_file": cfg.data_file,
+                "modes": list(cfg.modes),
+                "perturbations": ["+".join(g) for g in cfg.perturb],
+                "strategy": cfg.decoding.strategy,
+                "config": {**asdict(cfg), "decoding": cfg.decoding.as_dict()},
+                "tunelens_version": TUNELENS_VERSION,
+                "git_commit": git_commit(),
+                "llama_cpp_version": llama_cpp_version(),
+                "system_info": system_info(),
+                "host": platform.node(),
+                "n_planned": None,
+            }
+        )
+        self.store.record_models(run_id, [(r, m.info) for r, m in self.models.items()])
+        self.store.record_items(self.items)
+        return self.plan(run_id)
+
+    def execute(self, plan: RunPlan) -> Iterator[Progress]:
+        """Run the plan; yields progress on the caller's thread, which also does all writing."""
+        results: queue.Queue[tuple[Role, Answer | BaseException | None]] = queue.Queue()
+        writer = RecordWriter(self.store)
+        threads = [
+            threading.Thread(
+                target=self._worker,
+                args=(role, plan.calls[role], plan.run_id, results),
+                name=f"tunelens-{role}",
+                daemon=True,
+            )
+            for role in plan.calls
+            if plan.calls[role]
+        ]
+        for t in threads:
+            t.start()
+        running, done, error = len(threads), 0, None
+        try:
+            while running:
+                role, payload = results.get()
+                if payload is None:
+                    running -= 1
+                    continue
+                if isinstance(payload, BaseException):
+                    error = error or payload
+                    self.cancel.set()
+                    continue
+                writer.add(payload)
+                done += 1
+                yield Progress(role, payload, done, plan.total)
+        finally:
+            # Normal end, error or Ctrl+C: stop the workers, keep every finished answer.
+            self.cancel.set()
+            for t in threads:
+                t.join(timeout=30.0)
+            while True:
+                try:
+                    _, payload = results.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(payload, Answer):
+                    writer.add(payload)
+            writer.flush()
+        if error is not None:
+            raise error
+
+    def _worker(
+        self,
+        role: Role,
+        calls: Sequence[Call],
+        run_id: str,
+        results: queue.Queue[tuple[Role, Answer | BaseException | None]],
+    ) -> None:
+        model = self.models[role]
+        cfg = self.config
+        try:
+            for call in calls:
+                if self.cancel.is_set():
+                    break
+                exemplars = self.exemplar_source(call.item, call.mode)
+                prompt = prompt_for(
+                    model,
+                    role,
+                    call.item,
+                    call.mode,
+                    exemplars,
+                    chat_template=cfg.chat_template,
+                    system_prompt=cfg.system_prompt,
+                )
+                answer = ask(
+                    model,
+                    role,
+                    call.item,
+                    prompt,
+                    cfg.decoding,
+                    run_id=run_id,
+                    sample_index=call.sample_index,
+                    grader=cfg.grader,
+                    cancel=self.cancel,
+                )
+                if answer.generation.finish_reason == "cancelled":
+                    break  # a half answer is not recorded: a resumed run redoes it
+                results.put((role, answer))
+        except BaseException as exc:  # reported to the caller's thread
+            results.put((role, exc))
+        finally:
+            results.put((role, None))

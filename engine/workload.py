@@ -1,0 +1,107 @@
+"""What a run asks: the items (originals and their perturbed variants) and the exemplars.
+
+Kept apart from the runner so the app and the headless run build exactly the same workload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.datasets import load_exemplars, load_items
+from engine.perturbations import perturb
+from engine.records import Exemplar, Item
+
+
+@dataclass
+class Workload:
+    items: list[Item]
+    originals: int
+    variants: int
+    skipped_rows: int
+    skip_reasons: list[str]
+    no_variant: dict[str, int] = field(default_factory=dict)  # perturbation -> items without one
+
+
+def build_workload(
+    dataset: str,
+    data_file: str | None,
+    *,
+    split: str = "test",
+    limit: int | None = None,
+    perturb_groups: tuple[tuple[str, ...], ...] = (),
+    perturb_seed: int = 0,
+    columns: dict[str, str] | None = None,
+) -> Workload:
+    loaded = load_items(dataset, data_file, split=split, limit=limit, columns=columns)
+    originals = list(loaded.items)
+    items = list(originals)
+    variants = 0
+    missing: dict[str, int] = {}
+    for group in perturb_groups:
+        name = "+".join(group)
+        for item in originals:
+            if item.is_variant:
+                continue  # a published perturbed set already holds its own variants
+            variant = perturb(item, list(group), perturb_seed)
+            if variant is None:
+                missing[name] = missing.get(name, 0) + 1
+                continue
+            items.append(variant)
+            variants += 1
+    return Workload(
+        items=items,
+        originals=sum(1 for i in originals if not i.is_variant),
+        variants=variants + sum(1 for i in originals if i.is_variant),
+        skipped_rows=loaded.skipped,
+        skip_reasons=list(loaded.skip_reasons),
+        no_variant=missing,
+    )
+
+
+def exemplar_source(
+    dataset: str,
+    *,
+    shots: int,
+    seed: int,
+    train_file: str | None,
+    data_file: str | None,
+    items: list[Item],
+) -> Callable[[Item, str], list[Exemplar]]:
+    """Few-shot exemplars per (item, mode).
+
+    One seeded draw serves every item of a run, so all prompts share the exemplar prefix and the
+    model's KV cache is reused; MedCalc draws the one-shot example of the item's own calculator.
+    """
+    cache: dict[str, list[Exemplar]] = {}
+    exclude = {i.original_id or i.item_id for i in items}
+
+    def source(item: Item, mode: str) -> list[Exemplar]:
+        if mode != "few-shot-cot" or shots <= 0:
+            return []
+        calc = item.fields.get("calculator_id")
+        key = str(calc) if calc is not None else "*"
+        if key not in cache:
+            cache[key] = load_exemplars(
+                dataset,
+                shots,
+                seed,
+                train_file=train_file or _sibling_train(dataset, data_file),
+                exclude_ids=exclude,
+                calculator_id=str(calc) if calc is not None else None,
+            )
+        return cache[key]
+
+    return source
+
+
+_SIBLINGS = {"gsm8k": "train.jsonl", "medcalc": "one_shot.csv"}
+
+
+def _sibling_train(dataset: str, data_file: str | None) -> str | None:
+    """GSM8K's train.jsonl or MedCalc's one_shot.csv beside the test file, if it is there."""
+    if not data_file or dataset not in _SIBLINGS:
+        return None
+    candidate = Path(data_file).parent / _SIBLINGS[dataset]
+    return str(candidate) if candidate.is_file() else None

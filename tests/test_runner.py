@@ -1,0 +1,166 @@
+"""Headless runs on tiny real GGUF models: what is recorded, and resume after an interruption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from itertools import islice
+from pathlib import Path
+
+from engine.config import load_config
+from engine.pairs import load_pair
+from engine.records import Decoding
+from engine.runner import RunConfig, Runner
+from engine.storage import Store
+from engine.workload import build_workload, exemplar_source
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _runner(models_toml: Path, data: Path, store: Store, limit: int = 4, **kw) -> Runner:
+    config = RunConfig(
+        pair="tiny",
+        dataset="gsm8k",
+        data_file=str(data),
+        limit=limit,
+        modes=("zero-shot-cot",),
+        decoding=Decoding(max_tokens=12),
+        models_file=str(models_toml),
+        **kw,
+    )
+    models = load_pair(load_config(models_toml), "tiny")
+    wl = build_workload("gsm8k", str(data), limit=limit)
+    return Runner(
+        config,
+        store,
+        models,
+        wl.items,
+        exemplar_source=exemplar_source(
+            "gsm8k",
+            shots=config.shots,
+            seed=1,
+            train_file=None,
+            data_file=str(data),
+            items=wl.items,
+        ),
+    )
+
+
+def test_run_records_everything(tiny_models_toml: Path, gsm8k_file: Path, tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.duckdb")
+    runner = _runner(tiny_models_toml, gsm8k_file, store, limit=3)
+    plan = runner.start(resume=False)
+    assert plan.total == 6
+    events = list(runner.execute(plan))
+    store.finish_run(plan.run_id, "completed")
+    assert [e.done for e in events] == list(range(1, 7))
+    rows = store.query(
+        "SELECT role, item_id, prompt, model_sha256, seed, llama_cpp_version, tokens, "
+        "finish_reason, grader_rule, chat_template, decoding "
+        "FROM generations ORDER BY role, item_id"
+    ).rows
+    assert len(rows) == 6
+    shas = {r[0]: r[3] for r in rows}
+    assert shas["base"] != shas["instruct"] and all(len(s) == 64 for s in shas.values())
+    for role, _item, prompt, _sha, seed, version, tokens, finish, rule, chat, dec in rows:
+        assert seed == 0 and version.startswith("llama-cpp-python ")
+        assert 1 <= tokens <= 12 and finish in {"stop", "length"} and rule
+        if role == "base":
+            assert prompt.startswith("Q: ") and chat is False
+        else:  # the instruct model's own ChatML template
+            assert prompt.startswith("<|im_start|>user\nQ: ") and chat is True
+        assert '"max_tokens": 12' in dec
+    run = store.query("SELECT status, git_commit IS NOT NULL, n_planned FROM runs").rows
+    assert run[0][0] == "completed"
+    roles = store.query("SELECT role, model_name FROM run_models ORDER BY role").rows
+    assert roles == [("base", "tiny-base"), ("instruct", "tiny-instruct")]
+
+
+def test_interrupted_run_resumes_without_duplicates(
+    tiny_models_toml: Path, gsm8k_file: Path, tmp_path: Path
+) -> None:
+    # Reference: the same run, uninterrupted.
+    ref_store = Store(tmp_path / "ref.duckdb")
+    ref = _runner(tiny_models_toml, gsm8k_file, ref_store)
+    ref_plan = ref.start(resume=False)
+    list(ref.execute(ref_plan))
+
+    store = Store(tmp_path / "s.duckdb")
+    first = _runner(tiny_models_toml, gsm8k_file, store)
+    plan = first.start(resume=False)
+    gen = first.execute(plan)
+    list(islice(gen, 3))
+    gen.close()  # what Ctrl+C does: the generator's cleanup flushes what was answered
+    store.finish_run(plan.run_id, "interrupted")
+    kept = store.query("SELECT generation_id, output FROM generations").rows
+    assert 3 <= len(kept) < plan.total
+
+    second = _runner(tiny_models_toml, gsm8k_file, store)
+    plan2 = second.start(resume=True)
+    assert plan2.run_id == plan.run_id
+    assert plan2.skipped_existing == len(kept)
+    list(second.execute(plan2))
+    rows = store.query("SELECT generation_id, output FROM generations").rows
+    assert len(rows) == plan.total == len({r[0] for r in rows})
+    assert set(kept) <= set(rows)  # nothing recorded before the interruption was lost or changed
+    ref_answers = ref_store.query("SELECT item_id, role, output FROM generations ORDER BY ALL").rows
+    answers = store.query("SELECT item_id, role, output FROM generations ORDER BY ALL").rows
+    assert answers == ref_answers  # greedy: the resumed run is the run
+
+
+def test_cli_killed_run_resumes(tiny_models_toml: Path, gsm8k_file: Path, tmp_path: Path) -> None:
+    db = tmp_path / "kill.duckdb"
+    args = [
+        sys.executable,
+        "-m",
+        "tunelens",
+        "--headless",
+        "--pair",
+        "tiny",
+        "--models",
+        str(tiny_models_toml),
+        "--dataset",
+        "gsm8k",
+        "--data-file",
+        str(gsm8k_file),
+        "--limit",
+        "60",
+        "--max-tokens",
+        "24",
+        "--db",
+        str(db),
+    ]
+    env = {**os.environ, "COLUMNS": "120"}
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    store = Store(db)
+    deadline = time.monotonic() + 120
+    n = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.3)
+        if db.exists():
+            try:
+                n = store.query("SELECT count(*) FROM generations").rows[0][0]
+            except Exception:
+                continue
+            if n >= 10:
+                break
+    assert proc.poll() is None, "run finished before it could be killed: make it longer"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = store.query("SELECT generation_id, output FROM generations").rows
+    assert 10 <= len(before) < 120
+    assert store.query("SELECT status FROM runs").rows == [("running",)]
+
+    done = subprocess.run(
+        [*args, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "resuming run" in done.stderr
+    rows = store.query("SELECT generation_id, output FROM generations").rows
+    assert len(rows) == 120 == len({r[0] for r in rows})
+    assert set(before) <= set(rows)
+    assert store.query("SELECT count(*), any_value(status) FROM runs").rows == [(1, "completed")]
+    assert "accuracy" in done.stdout  # the summary table

@@ -1,0 +1,3 @@
+from tunelens.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""The headless front: a batch run with a rich progress bar and a summary table at the end."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from engine.config import load_config
+from engine.pairs import load_pair
+from engine.runner import RunConfig, Runner
+from engine.storage import Store
+from engine.summary import run_summary
+from engine.workload import build_workload, exemplar_source
+
+
+class TokensPerSecond(ProgressColumn):
+    """Generated tokens per wall-clock second over the whole run (both models together)."""
+
+    def render(self, task: Task) -> Text:
+        rate = task.fields.get("tok_s")
+        return Text(f"{rate:6.1f} tok/s" if rate else "   -- tok/s", style="cyan")
+
+
+def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = False) -> int:
+    console = Console(stderr=True)
+    out = Console()
+    models_cfg = load_config(config.models_file)
+    pair = models_cfg.pair(config.pair)
+    store = Store(db)
+    store.ensure()
+
+    workload = build_workload(
+        config.dataset,
+        config.data_file,
+        split=config.split,
+        limit=config.limit,
+        perturb_groups=config.perturb,
+        perturb_seed=config.perturb_seed,
+        columns=dict(config.columns) or None,
+    )
+    console.print(
+        f"[bold]{config.dataset}[/]: {workload.originals} items"
+        + (f", {workload.variants} perturbed variants" if workload.variants else "")
+    )
+    if workload.skipped_rows:
+        console.print(f"[yellow]skipped {workload.skipped_rows} unusable rows[/], first reasons:")
+        for reason in workload.skip_reasons[:3]:
+            console.print(f"  - {reason}")
+    for name, n in workload.no_variant.items():
+        console.print(f"[yellow]{name}[/]: no valid variant for {n} items (left out)")
+    if not workload.items:
+        console.print("[red]nothing to run[/]")
+        return 1
+
+    with console.status("loading models...") as status:
+        models = load_pair(
+            models_cfg,
+            config.pair,
+            config.roles,
+            on_status=lambda role, msg: status.update(f"{role}: {msg}"),
+        )
+    for role, model in models.items():
+        info = model.info
+        tmpl = "chat template" if info.chat_template else "no chat template"
+        console.print(f"{role:>8}: {info.name} ({info.description}, {tmpl})")
+    if pair.description:
+        console.print(f"[dim]{pair.description}[/]")
+
+    runner = Runner(
+        config,
+        store,
+        models,
+        workload.items,
+        exemplar_source=exemplar_source(
+            config.dataset,
+            shots=config.shots,
+            seed=config.fewshot_seed,
+            train_file=config.train_file,
+            data_file=config.data_file,
+            items=workload.items,
+        ),
+    )
+    plan = runner.start(resume=resume)
+    if plan.skipped_existing:
+        console.print(
+            f"resuming run {plan.run_id}: {plan.skipped_existing} answers already recorded"
+        )
+    elif not resume:
+        earlier = store.find_resumable(config.config_hash())
+        if earlier and earlier != plan.run_id:
+            console.print(
+                f"[dim]an unfinished run with these arguments exists ({earlier}); "
+                "add --resume to continue it instead[/]"
+            )
+    console.print(f"run {plan.run_id}: {plan.total} answers to generate -> {store.path}")
+
+    status = "completed"
+    t0 = time.perf_counter()
+    tokens = 0
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[green]{task.fields[acc]}"),
+        TokensPerSecond(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    correct = {r: [0, 0] for r in config.roles}
+    try:
+        with progress:
+            task = progress.add_task("answers", total=plan.total, acc="", tok_s=None)
+            for p in runner.execute(plan):
+                tokens += p.answer.generation.tokens
+                c = correct[p.role]
+                c[0] += int(p.answer.grade.correct)
+                c[1] += 1
+                acc = "  ".join(f"{r} {v[0]}/{v[1]}" for r, v in correct.items() if v[1])
+                progress.update(
+                    task,
+                    advance=1,
+                    acc=acc,
+                    tok_s=tokens / max(time.perf_counter() - t0, 1e-9),
+                )
+    except KeyboardInterrupt:
+        status = "interrupted"
+    except BaseException:
+        store.finish_run(plan.run_id, "failed")
+        raise
+    store.finish_run(plan.run_id, status)
+    elapsed = time.perf_counter() - t0
+
+    print_summary(out, store, plan.run_id)
+    console.print(f"{elapsed:.1f} s, run id {plan.run_id}, store {store.path}")
+    if status == "interrupted":
+        console.print(
+            "[yellow]interrupted[/]: recorded answers are kept; "
+            "run the same command with --resume to continue"
+        )
+        return 130
+    return 0
+
+
+def print_summary(console: Console, store: Store, run_id: str) -> None:
+    rows = run_summary(store, run_id)
+    table = Table(title=f"run {run_id}")
+    for col, justify in [
+        ("model role", "left"),
+        ("mode", "left"),
+        ("variant", "left"),
+        ("n", "right"),
+        ("accuracy", "right"),
+        ("mean tokens", "right"),
+        ("tokens/s", "right"),
+        ("mean TTFT s", "right"),
+    ]:
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(
+            r.role,
+            r.mode,
+            r.variant,
+            str(r.n),
+            f"{r.accuracy:.1%}",
+            f"{r.mean_tokens:.0f}",
+            f"{r.tokens_per_s:.1f}" if r.tokens_per_s else "-",
+            f"{r.mean_ttft_s:.2f}",
+        )
+    console.print(table)
