@@ -186,7 +186,8 @@ class Model:
         hold = max((len(s) for s in stops), default=0)
         text = ""
         emitted = 0  # characters of `text` already streamed
-        margins: list[float] = []
+        # One margin per output token; NaN where the token was forced rather than chosen.
+        margins: list[float] = [float("nan")] * len(forced) if want_margins else []
         t_first: float | None = None
         finish = "length"
         n_vocab = llm.n_vocab()
@@ -194,16 +195,16 @@ class Model:
         eog = self._is_eog
         try:
             for token in gen:
-                if want_margins:
-                    logits = np.ctypeslib.as_array(
-                        llama_cpp_get_logits_ith(ctx, -1), shape=(n_vocab,)
-                    )
-                    margins.append(_top2_margin(logits))
                 if t_first is None:
                     t_first = time.perf_counter()
                 if eog(token):
                     finish = "stop"
                     break
+                if want_margins:
+                    logits = np.ctypeslib.as_array(
+                        llama_cpp_get_logits_ith(ctx, -1), shape=(n_vocab,)
+                    )
+                    margins.append(_top2_margin(logits))
                 ids.append(token)
                 raw += llm.detokenize([token])
                 ends.append(len(raw))
@@ -231,6 +232,7 @@ class Model:
         if len(text) > emitted:
             yield Chunk(text[emitted:])
         kept = _tokens_within(ids, ends, len(text.encode("utf-8")))
+        margins = margins[: len(kept)]
         n = len(ids)
         ttft = (t_first or t_end) - t0
         rate = (n - 1) / (t_end - t_first) if n > 1 and t_first and t_end > t_first else 0.0
@@ -247,6 +249,7 @@ class Model:
                 finish_reason=finish,  # type: ignore[arg-type]
                 seed=seed,
                 margins=tuple(margins),
+                token_ends=tuple(ends[: len(kept)]),
             ),
         )
 

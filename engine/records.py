@@ -108,5 +108,7 @@ class Generation:
     tokens_per_s: float  # decode rate: tokens after the first / time after the first
     finish_reason: FinishReason
     seed: int
-    # Per generated token: probability margin between the top two candidates (cot-decoding).
+    # Per kept output token: p(top1) - p(top2) when asked for (cot-decoding), and the byte offset
+    # where the token ends in the UTF-8 output (to map an answer span back to tokens).
     margins: tuple[float, ...] = ()
+    token_ends: tuple[int, ...] = ()

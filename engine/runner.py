@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from engine.cot_decoding import path_confidence
 from engine.grading import grade as grade_output
 from engine.models import Model, llama_cpp_version
 from engine.prompts import RenderedPrompt, check_mode, render
@@ -132,6 +133,7 @@ def ask(
         done = chunk.done or done
     assert done is not None
     g, span = grade_with_span(item, done.text, grader)
+    score = path_confidence(done, span) if want_margins else None
     key = generation_key(
         run_id,
         item.item_id,
@@ -176,7 +178,7 @@ def ask(
         "top_k": decoding.top_k,
         "max_tokens": decoding.max_tokens,
         "decoding": json.dumps({**dec.as_dict(), "seed": seed}),
-        "score": None,
+        "score": score,
         "llama_cpp_version": llama_cpp_version(),
         "created_at": datetime.now(),
     }
@@ -444,6 +446,8 @@ class Runner:
     ) -> None:
         model = self.models[role]
         cfg = self.config
+        cot = cfg.decoding.strategy == "cot-decoding"
+        branches: dict[tuple[str, str], list[tuple[int, float]]] = {}
         try:
             for call in calls:
                 if self.cancel.is_set():
@@ -458,6 +462,17 @@ class Runner:
                     chat_template=cfg.chat_template,
                     system_prompt=cfg.system_prompt,
                 )
+                forced: tuple[int, ...] = ()
+                if cot:
+                    # Branch k of an item starts with the k-th most likely first token.
+                    key = (call.item.item_id, call.mode)
+                    if key not in branches:
+                        branches = {key: model.top_first_tokens(
+                            prompt.text, cfg.decoding.samples, special=prompt.special
+                        )}
+                    if call.sample_index >= len(branches[key]):
+                        continue
+                    forced = (branches[key][call.sample_index][0],)
                 answer = ask(
                     model,
                     role,
@@ -468,6 +483,8 @@ class Runner:
                     sample_index=call.sample_index,
                     grader=cfg.grader,
                     cancel=self.cancel,
+                    forced=forced,
+                    want_margins=cot,
                 )
                 if answer.generation.finish_reason == "cancelled":
                     break  # a half answer is not recorded: a resumed run redoes it

@@ -57,7 +57,12 @@ def _from_hub(spec: ModelSpec) -> Path:
         # hf_hub_download shows its own progress bar and reuses the cache; offline it only
         # looks in the cache.
         got = hf_hub_download(
-            repo_id=hub.repo, filename=hub.file, revision=hub.revision, local_files_only=offline
+            repo_id=hub.repo,
+            filename=hub.file,
+            revision=hub.revision,
+            local_files_only=offline,
+            # read at call time: huggingface_hub reads its env vars once, at import
+            cache_dir=os.environ.get("HF_HUB_CACHE") or None,
         )
     except LocalEntryNotFoundError:
         hint = "HF_HUB_OFFLINE is set and it is not cached" if offline else "no network?"
