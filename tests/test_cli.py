@@ -15,7 +15,8 @@ from engine.storage import Store
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tl(*args: str, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+def tl(*args: str, env: dict | None = None, input: str | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tunelens", *args], cwd=REPO, capture_output=True, text=True,
         timeout=120, env={**os.environ, "COLUMNS": "200", **(env or {})}, input=input,

@@ -39,11 +39,13 @@ def test_hub_sha_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _fake_hub(tmp_path, "org/m", "m.gguf", b"abc")
     spec = ModelSpec("m", hub=HubSource("org/m", "m.gguf"), sha256="0" * 64)
-    with pytest.raises(SourceError, match="sha256 of .* models.toml expects 0000"):
+    with pytest.raises(SourceError, match=r"sha256 of .* models.toml expects 0000"):
         resolve(spec)
 
 
-def test_hub_not_cached_offline_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_not_cached_offline_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     spec = ModelSpec("q", hub=HubSource("Qwen/Qwen3-0.6B-GGUF", "Qwen3-0.6B-Q8_0.gguf"))
