@@ -23,7 +23,7 @@ def write_tiny_models_toml(directory: Path, *, n_ctx: int = 1024) -> Path:
     base, instruct = tiny_pair(directory)
     path = directory / "models.toml"
     path.write_text(
-        f"[engine]\nn_ctx = {n_ctx}\nthreads = 2\n\n"
+        f"[engine]\nn_ctx = {n_ctx}\nthreads = 1\n\n"
         f'[models.tiny-base]\npath = "{base}"\n\n'
         f'[models.tiny-instruct]\npath = "{instruct}"\n\n'
         '[pairs.tiny]\nbase = "tiny-base"\ninstruct = "tiny-instruct"\n\n'
