@@ -54,6 +54,7 @@ class RunConfig:
     fewshot_seed: int = 1234
     models_file: str | None = None
     columns: tuple[tuple[str, str], ...] = ()
+    corrected_labels: bool = False  # MedCalc-Bench: test_corrected.csv labels beside the data file
 
     def config_hash(self) -> str:
         data = asdict(self)

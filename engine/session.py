@@ -59,6 +59,7 @@ class Session:
             perturb_groups=cfg.perturb,
             perturb_seed=cfg.perturb_seed,
             columns=dict(cfg.columns) or None,
+            corrected_labels=cfg.corrected_labels,
         )
         return self.workload
 

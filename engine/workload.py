@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.datasets import load_exemplars, load_items
+from engine.datasets import DatasetError, load_exemplars, load_items
 from engine.perturbations import perturb
 from engine.records import Exemplar, Item
 
@@ -33,8 +33,12 @@ def build_workload(
     perturb_groups: tuple[tuple[str, ...], ...] = (),
     perturb_seed: int = 0,
     columns: dict[str, str] | None = None,
+    corrected_labels: bool = False,
 ) -> Workload:
-    loaded = load_items(dataset, data_file, split=split, limit=limit, columns=columns)
+    loaded = load_items(
+        dataset, data_file, split=split, limit=limit, columns=columns,
+        corrected_file=True if corrected_labels else None,
+    )
     originals = list(loaded.items)
     items = list(originals)
     variants = 0
@@ -81,16 +85,30 @@ def exemplar_source(
         if mode != "few-shot-cot" or shots <= 0:
             return []
         calc = item.fields.get("calculator_id")
-        key = str(calc) if calc is not None else "*"
+        template = item.fields.get("template") if dataset == "embedded" else None
+        if calc is not None:
+            key, excluded = f"calc:{calc}", exclude
+        elif template is not None:
+            # Embedded problems are templates: exemplars come from the other templates, so the
+            # item's own problem never appears (with other numbers) among its exemplars.
+            key, excluded = f"tmpl:{template}", {item.original_id or item.item_id}
+        else:
+            key, excluded = "*", exclude
         if key not in cache:
-            cache[key] = load_exemplars(
+            got = load_exemplars(
                 dataset,
                 shots,
                 seed,
                 train_file=train_file or _sibling_train(dataset, data_file),
-                exclude_ids=exclude,
+                exclude_ids=excluded,
                 calculator_id=str(calc) if calc is not None else None,
             )
+            if not got:
+                raise DatasetError(
+                    f"{dataset}: no few-shot exemplars available for {item.item_id} "
+                    "(pass --train-file PATH)"
+                )
+            cache[key] = got
         return cache[key]
 
     return source

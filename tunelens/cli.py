@@ -17,6 +17,10 @@ COMMANDS: dict[str, str] = {
     "datasets": "list the datasets tunelens can load and how",
     "models": "list the pairs and models in models.toml",
     "perturbations": "list the perturbations and what they change",
+    "report": "accuracy, paired tests, drops, convergence, grader agreement (+ --plot-dir)",
+    "regrade": "add a second grader's verdicts to recorded answers (grader agreement)",
+    "shift": "token distribution shift of instruct answers under the base model",
+    "reproduce": "run a paper's protocol as a preset (instruct-vs-base) and print its table",
 }
 
 
@@ -105,6 +109,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="column mapping for --dataset file, e.g. question=problem,answer=final,id=idx",
     )
     p.add_argument("--split", default="test", help="dataset split (default: test)")
+    p.add_argument("--corrected-labels", action="store_true",
+                   help="MedCalc-Bench: use the physician-corrected labels (test_corrected.csv "
+                        "beside --data-file)")
     p.add_argument(
         "--train-file",
         metavar="PATH",
@@ -239,6 +246,7 @@ def build_run_config(args: argparse.Namespace):  # -> engine.runner.RunConfig
         grader=args.grader,
         models_file=args.models,
         columns=columns,
+        corrected_labels=args.corrected_labels,
     )
 
 

@@ -50,6 +50,7 @@ def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = Fal
         perturb_groups=config.perturb,
         perturb_seed=config.perturb_seed,
         columns=dict(config.columns) or None,
+        corrected_labels=config.corrected_labels,
     )
     console.print(
         f"[bold]{config.dataset}[/]: {workload.originals} items"
