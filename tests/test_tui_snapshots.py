@@ -1,0 +1,166 @@
+"""Snapshots of the main screens at 80x24, from fixed data: a prefilled store and tiny models.
+
+Update after an intended change with `pytest tests/test_tui_snapshots.py --snapshot-update`
+and look at the SVGs in tests/snapshots/ (the report opens them side by side).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_textual_snapshot import SVGImageExtension
+from test_tui_support import fill_store, tiny_models_file
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from engine import browse
+from engine.records import Decoding
+from engine.runner import RunConfig
+from engine.session import Session
+from engine.storage import Store
+from tui.app import TunelensApp
+from tui.screens.compare import StoredCompareScreen
+from tui.screens.runs import RunsScreen
+from tui.screens.sql import SqlScreen
+
+SIZE = (80, 24)
+
+
+def _snapshot_dir(cls: type, *, test_location: Any) -> str:
+    """Keep the SVGs in tests/snapshots/<module>/ rather than syrupy's __snapshots__."""
+    return str(Path(test_location.filepath).parent / "snapshots" / test_location.basename)
+
+
+SVGImageExtension.dirname = classmethod(_snapshot_dir)  # type: ignore[method-assign,assignment]
+
+
+async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+
+
+class NoModels(Session):
+    def load_model(self, role: Any, on_status: Any = None) -> Any:
+        raise RuntimeError("not loaded in snapshots")
+
+
+def store_app(tmp_path: Path, mode: str) -> TunelensApp:
+    store = fill_store(tmp_path / "store.duckdb")
+    return TunelensApp(RunConfig(pair="demo", dataset="embedded"), store,
+                       history_file=tmp_path / "h.json", session_factory=NoModels,
+                       start_mode=mode)
+
+
+async def runs_loaded(pilot: Pilot[Any]) -> RunsScreen:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, RunsScreen)
+    await wait_for(pilot, lambda: screen.loads >= 1 and len(screen.answer_ids) == 2)
+    screen.query_one("#runs-table", DataTable).move_cursor(row=2)  # run-a
+    await wait_for(pilot, lambda: len(screen.answer_ids) == 6)
+    await pilot.pause(0.2)
+    return screen
+
+
+def test_runs_screen(snap_compare: Any, tmp_path: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await runs_loaded(pilot)
+
+    assert snap_compare(store_app(tmp_path, "runs"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_runs_screen_light_theme(snap_compare: Any, tmp_path: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await runs_loaded(pilot)
+        await pilot.press("ctrl+t")
+        await pilot.pause(0.2)
+
+    assert snap_compare(store_app(tmp_path, "runs"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_recorded_answer_compare_layout(snap_compare: Any, tmp_path: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        screen = await runs_loaded(pilot)
+        screen.open_answer("g001-run-a-instruct")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, StoredCompareScreen))
+        await pilot.pause(0.2)
+
+    assert snap_compare(store_app(tmp_path, "runs"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_recorded_answer_2x2(snap_compare: Any, tmp_path: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        screen = await runs_loaded(pilot)
+        screen.open_answer("g004-run-a-base")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, StoredCompareScreen))
+        await pilot.press("2")
+        await pilot.pause(0.2)
+
+    assert snap_compare(store_app(tmp_path, "runs"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_sql_screen(snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = browse.run_query
+
+    def fixed_time(*args: Any, **kw: Any) -> browse.ResultSet:
+        return dataclasses.replace(real(*args, **kw), elapsed_s=0.004)
+
+    monkeypatch.setattr(browse, "run_query", fixed_time)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SqlScreen))
+        screen = pilot.app.screen
+        assert isinstance(screen, SqlScreen)
+        screen.set_sql("SELECT item_id, role, extracted, correct\nFROM generations\n"
+                       "WHERE run_id = 'run-a'\nORDER BY item_id, role;")
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: screen.runs >= 1)
+        await pilot.pause(0.2)
+
+    assert snap_compare(store_app(tmp_path, "sql"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_sql_error_inline(snap_compare: Any, tmp_path: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SqlScreen))
+        screen = pilot.app.screen
+        assert isinstance(screen, SqlScreen)
+        screen.set_sql("DELETE FROM generations;")
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: screen.runs >= 1)
+        await pilot.pause(0.2)
+
+    assert snap_compare(store_app(tmp_path, "sql"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_compare_screen_ready(snap_compare: Any, tmp_path_factory: pytest.TempPathFactory,
+                              tmp_path: Path) -> None:
+    """The live compare screen with the tiny models loaded, before any question is asked."""
+    models = tiny_models_file(tmp_path_factory.mktemp("tiny"))
+    config = RunConfig(pair="tiny", dataset="embedded", models_file=str(models),
+                       decoding=Decoding(max_tokens=64))
+    app = TunelensApp(config, Store(tmp_path / "s.duckdb"), history_file=tmp_path / "h.json")
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.compare.ready)
+        app.compare.set_perturbation("numbers")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(snap_compare: Any, tmp_path: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SqlScreen))
+        await pilot.press("f1")
+        await pilot.pause(0.3)
+
+    assert snap_compare(store_app(tmp_path, "sql"), terminal_size=SIZE, run_before=run_before)
