@@ -1,0 +1,327 @@
+"""The statistics behind tunelens reports, kept small and checked against known values.
+
+Why a module of its own: a base-vs-instruct difference measured on 10 or 100 items is mostly noise
+unless it comes with an interval and a paired test. Everything here works on per-item outcomes
+(0/1 verdicts, or fractions such as an unbiased pass@k) so that the report can resample *items*,
+the unit that was sampled from the benchmark. scipy does the distribution work (Wilson interval,
+exact binomial, chi-square, correlations); what is written out here is the bookkeeping.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "EXACT_MCNEMAR_MAX",
+    "MIN_TASKS",
+    "Correlation",
+    "Interval",
+    "McNemar",
+    "Proportion",
+    "bootstrap_ci",
+    "correlation",
+    "majority_vote",
+    "mcnemar",
+    "mcnemar_counts",
+    "mean_ci",
+    "paired_difference_ci",
+    "pass_at_k",
+    "proportion",
+    "relative_drop_ci",
+]
+
+CONFIDENCE = 0.95
+# Discordant pairs up to this count get the exact binomial McNemar test; above it the
+# continuity-corrected chi-square approximation is accurate (and is what statsmodels offers too).
+EXACT_MCNEMAR_MAX = 25
+# Fewer tasks than this and a correlation coefficient says nothing; the report says so instead.
+MIN_TASKS = 5
+BOOTSTRAP_RESAMPLES = 2000
+
+
+# -- proportions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """k successes out of n with a confidence interval (Wilson score, no continuity correction)."""
+
+    successes: int
+    n: int
+    p: float | None
+    low: float | None
+    high: float | None
+    method: str = "wilson"
+
+    def __str__(self) -> str:
+        if self.p is None:
+            return "n/a (n=0)"
+        return f"{self.p:.1%} [{self.low:.1%}, {self.high:.1%}]"
+
+
+def proportion(successes: int, n: int, confidence: float = CONFIDENCE) -> Proportion:
+    """Accuracy with a Wilson interval: well-behaved at 0/n and n/n, unlike the normal one."""
+    from scipy.stats import binomtest
+
+    if n < 0 or successes < 0 or successes > n:
+        raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")
+    if n == 0:
+        return Proportion(0, 0, None, None, None)
+    ci = binomtest(int(successes), int(n)).proportion_ci(
+        confidence_level=confidence, method="wilson"
+    )
+    return Proportion(int(successes), int(n), successes / n, float(ci.low), float(ci.high))
+
+
+# -- paired test --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """Paired 0/1 outcomes of A and B on the same items: the 2x2 table and McNemar's test.
+
+    `both` and `neither` do not inform the test; `a_only` (A right, B wrong) and `b_only` do.
+    """
+
+    both: int
+    a_only: int
+    b_only: int
+    neither: int
+    statistic: float | None  # b_only - a_only as a count for exact; chi-square for chi2-cc
+    p_value: float | None
+    method: str  # "exact", "chi2-cc", or "none" (no discordant pairs)
+
+    @property
+    def n(self) -> int:
+        return self.both + self.a_only + self.b_only + self.neither
+
+    @property
+    def discordant(self) -> int:
+        return self.a_only + self.b_only
+
+
+def mcnemar_counts(
+    a_only: int, b_only: int, *, exact: bool | None = None
+) -> tuple[float | None, float | None, str]:
+    """(statistic, p-value, method) from the discordant counts.
+
+    Exact: two-sided binomial test of a_only ~ Binomial(a_only + b_only, 1/2). Otherwise
+    the continuity-corrected chi-square (|b - c| - 1)^2 / (b + c) on one degree of freedom.
+    `exact=None` picks exact up to EXACT_MCNEMAR_MAX discordant pairs.
+    """
+    from scipy.stats import binomtest, chi2
+
+    d = a_only + b_only
+    if d == 0:
+        return None, None, "none"
+    if exact is None:
+        exact = d <= EXACT_MCNEMAR_MAX
+    if exact:
+        p = binomtest(a_only, d, 0.5, alternative="two-sided").pvalue
+        return float(min(a_only, b_only)), float(min(1.0, p)), "exact"
+    stat = (abs(a_only - b_only) - 1) ** 2 / d
+    return float(stat), float(chi2.sf(stat, df=1)), "chi2-cc"
+
+
+def mcnemar(a: Sequence[bool], b: Sequence[bool], *, exact: bool | None = None) -> McNemar:
+    """McNemar's test on paired verdicts (a[i], b[i] are the same item)."""
+    if len(a) != len(b):
+        raise ValueError(f"paired verdicts need equal lengths, got {len(a)} and {len(b)}")
+    both = sum(1 for x, y in zip(a, b, strict=True) if x and y)
+    a_only = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
+    b_only = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
+    neither = len(a) - both - a_only - b_only
+    stat, p, method = mcnemar_counts(a_only, b_only, exact=exact)
+    return McNemar(both, a_only, b_only, neither, stat, p, method)
+
+
+# -- bootstrap over items -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a percentile bootstrap interval over items.
+
+    `undefined` counts resamples where the statistic had no value (e.g. a relative drop when the
+    resampled original accuracy is 0). When more than (1 - confidence) / 2 of them are undefined
+    the interval would be biased, so low/high are None.
+    """
+
+    estimate: float | None
+    low: float | None
+    high: float | None
+    n: int
+    method: str = "bootstrap-percentile"
+    resamples: int = 0
+    undefined: int = 0
+
+    def __str__(self) -> str:
+        if self.estimate is None:
+            return "n/a"
+        if self.low is None or self.high is None:
+            return f"{self.estimate:+.3f} [n/a]"
+        return f"{self.estimate:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
+
+
+Statistic = Callable[..., np.ndarray]
+
+
+def bootstrap_ci(
+    data: Sequence[Sequence[float]],
+    statistic: Statistic,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Interval:
+    """Paired, seeded percentile bootstrap: resample item indices, apply `statistic`.
+
+    `data` holds equally long per-item arrays (item i is row i of each); `statistic(*arrays)`
+    takes arrays of shape (..., n) and reduces the last axis, returning NaN where it is undefined.
+    Resampling rows keeps each item's outcomes together, as a paired design requires.
+    """
+    arrays = [np.asarray(d, dtype=np.float64) for d in data]
+    if not arrays:
+        raise ValueError("need at least one data array")
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError("paired data need equal lengths")
+    if n == 0:
+        return Interval(None, None, None, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = float(statistic(*arrays))
+    if math.isnan(estimate):
+        return Interval(None, None, None, n)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.asarray(statistic(*(a[idx] for a in arrays)), dtype=np.float64)
+    defined = values[~np.isnan(values)]
+    undefined = int(resamples - defined.size)
+    alpha = 1.0 - confidence
+    if undefined > alpha / 2 * resamples or defined.size == 0:
+        return Interval(estimate, None, None, n, resamples=resamples, undefined=undefined)
+    low, high = np.percentile(defined, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return Interval(estimate, float(low), float(high), n, resamples=resamples, undefined=undefined)
+
+
+def _mean(x: np.ndarray) -> np.ndarray:
+    return x.mean(axis=-1)
+
+
+def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return b.mean(axis=-1) - a.mean(axis=-1)
+
+
+def _relative_drop(orig: np.ndarray, pert: np.ndarray) -> np.ndarray:
+    o = orig.mean(axis=-1)
+    p = pert.mean(axis=-1)
+    return np.where(o > 0, (o - p) / np.where(o > 0, o, 1.0), np.nan)
+
+
+def mean_ci(values: Sequence[float], **kw: object) -> Interval:
+    """Mean of per-item values (e.g. unbiased pass@k, not a 0/1 count) with its interval."""
+    return bootstrap_ci([values], _mean, **kw)  # type: ignore[arg-type]
+
+
+def paired_difference_ci(a: Sequence[float], b: Sequence[float], **kw: object) -> Interval:
+    """mean(b) - mean(a) over the same items (instruct minus base, few-shot minus zero-shot)."""
+    return bootstrap_ci([a, b], _difference, **kw)  # type: ignore[arg-type]
+
+
+def relative_drop_ci(
+    original: Sequence[float], perturbed: Sequence[float], **kw: object
+) -> Interval:
+    """(acc_original - acc_perturbed) / acc_original over original items and their variants.
+
+    Undefined (None) when the original accuracy is 0: nothing to drop from.
+    """
+    return bootstrap_ci([original, perturbed], _relative_drop, **kw)  # type: ignore[arg-type]
+
+
+# -- several answers per item ---------------------------------------------------------------------
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al. 2021): 1 - C(n-c, k) / C(n, k), computed exactly.
+
+    The chance that k answers drawn without replacement from the n recorded ones contain a correct
+    one; with k = n it is 1 if any answer is correct. Needs n >= k.
+    """
+    from scipy.special import comb
+
+    if not 0 <= c <= n:
+        raise ValueError(f"need 0 <= c <= n, got c={c}, n={n}")
+    if not 1 <= k <= n:
+        raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
+    if n - c < k:
+        return 1.0
+    miss = comb(n - c, k, exact=True)
+    total = comb(n, k, exact=True)
+    return 1.0 - miss / total
+
+
+def majority_vote(
+    answers: Sequence[Hashable | None],
+) -> tuple[Hashable | None, int]:
+    """The most frequent non-missing answer and its count; ties go to the earliest answer.
+
+    Missing answers (None: nothing extracted) do not vote; with no votes the result is (None, 0).
+    Callers pass answers already normalised (e.g. 18, 18.0 and "$18" as one number).
+    """
+    votes = Counter(a for a in answers if a is not None)
+    if not votes:
+        return None, 0
+    best = max(votes.values())
+    for a in answers:
+        if a is not None and votes[a] == best:
+            return a, best
+    raise AssertionError("unreachable")
+
+
+# -- correlation across tasks ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Spearman and Pearson correlation with p-values; None with a `note` when not meaningful."""
+
+    n: int
+    spearman_r: float | None
+    spearman_p: float | None
+    pearson_r: float | None
+    pearson_p: float | None
+    note: str = ""
+
+
+def correlation(
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    min_n: int = MIN_TASKS,
+    labels: tuple[str, str] = ("x", "y"),
+) -> Correlation:
+    """Correlations over tasks, refusing to print an r from too few tasks or constant data."""
+    from scipy.stats import pearsonr, spearmanr
+
+    if len(x) != len(y):
+        raise ValueError("x and y need equal lengths")
+    n = len(x)
+    if n < min_n:
+        tasks = "task" if n == 1 else "tasks"
+        note = f"only {n} {tasks}: too few for a correlation (need {min_n})"
+        return Correlation(n, None, None, None, None, note)
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if np.ptp(xa) == 0 or np.ptp(ya) == 0:
+        which = labels[0] if np.ptp(xa) == 0 else labels[1]
+        return Correlation(n, None, None, None, None, f"{which} is constant across the {n} tasks")
+    s = spearmanr(xa, ya)
+    p = pearsonr(xa, ya)
+    return Correlation(
+        n, float(s.statistic), float(s.pvalue), float(p.statistic), float(p.pvalue)
+    )
