@@ -298,10 +298,12 @@ def shift_targets(
     context: str = "raw",
     scorer_sha256: str | None = None,
     limit: int | None = None,
+    generation_ids: Sequence[str] | None = None,
 ) -> list[ShiftTarget]:
     """Instruct answers of a run, with the base-model context for each (see module docstring).
 
-    With `scorer_sha256`, answers already scored by that model are left out.
+    With `scorer_sha256`, answers already scored by that model are left out; with
+    `generation_ids`, only those answers (the app scores the answer it just showed).
     """
     import json
 
@@ -318,6 +320,9 @@ def shift_targets(
             "AND t.scorer_sha256 = ?)"
         )
         params.append(scorer_sha256)
+    if generation_ids is not None:
+        skip_done += f" AND g.generation_id IN ({', '.join('?' * len(generation_ids)) or 'NULL'})"
+        params.extend(generation_ids)
     sql = TARGETS_SQL.format(skip_done=skip_done)
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
@@ -436,11 +441,13 @@ def compute_shift(
     force: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
     models: dict[str, Model] | None = None,
+    generation_ids: Sequence[str] | None = None,
 ) -> ShiftRun:
     """Score the recorded instruct answers of a run under the pair's base model and store rows.
 
     `models` (role -> Model) lets a caller that already holds the pair's models (the app) reuse
     them; otherwise both are loaded (the instruct model only to check the tokenizer).
+    `generation_ids` restricts the scoring to those answers of the run.
     """
     from engine.pairs import load_pair
 
@@ -469,6 +476,7 @@ def compute_shift(
             context=context,
             scorer_sha256=None if force else base.info.sha256,
             limit=limit,
+            generation_ids=generation_ids,
         )
         _score_targets(store, base, targets, result, on_progress)
         return result

@@ -25,6 +25,7 @@ from engine.session import Session
 from engine.storage import Store
 from tui.app import TunelensApp
 from tui.screens.compare import StoredCompareScreen
+from tui.screens.report import ReportScreen
 from tui.screens.runs import RunsScreen
 from tui.screens.sql import SqlScreen
 
@@ -164,3 +165,71 @@ def test_help_screen(snap_compare: Any, tmp_path: Path) -> None:
         await pilot.pause(0.3)
 
     assert snap_compare(store_app(tmp_path, "sql"), terminal_size=SIZE, run_before=run_before)
+
+
+async def report_built(pilot: Pilot[Any]) -> ReportScreen:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ReportScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, ReportScreen)
+    await wait_for(pilot, lambda: screen.builds >= 1 and not screen.building)
+    await pilot.pause(0.3)
+    return screen
+
+
+@pytest.fixture()
+def stable_plotext(monkeypatch: pytest.MonkeyPatch) -> None:
+    """plotext de-duplicates tick labels through a set, so which of two crowded labels it draws
+    depends on the process's string hash seed; keep the order for a reproducible picture."""
+    import plotext._utility
+
+    monkeypatch.setattr(plotext._utility, "no_duplicates", lambda data: list(dict.fromkeys(data)))
+
+
+def test_report_screen(snap_compare: Any, tmp_path: Path, stable_plotext: None) -> None:
+    """The report of the prefilled store: the runs and the accuracy table with intervals."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await report_built(pilot)
+
+    assert snap_compare(store_app(tmp_path, "report"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_report_plots(snap_compare: Any, tmp_path: Path, stable_plotext: None) -> None:
+    """g: the first plot, accuracy bars per setting and role."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await report_built(pilot)
+        await pilot.press("g")
+        await pilot.pause(0.3)
+
+    assert snap_compare(store_app(tmp_path, "report"), terminal_size=SIZE, run_before=run_before)
+
+
+# The instruct answer g001 of the prefilled store, as tokens, with a class each (u/m/s).
+SHIFT_TOKENS = [("She", "u"), (" has", "m"), (" 3", "u"), (" +", "u"), (" 4", "u"), (" =", "u"),
+                (" **", "s"), ("8", "s"), ("**", "u"), (" apples", "m"), (".", "u"),
+                (" The", "u"), (" answer", "u"), (" is", "u"), (" 8", "s"), (".", "u")]
+
+
+def test_recorded_answer_token_shift(snap_compare: Any, tmp_path: Path) -> None:
+    """A recorded instruct answer coloured by token shift, the first shifted token selected (t)."""
+    app = store_app(tmp_path, "runs")
+    ranks = {"u": 1, "m": 2, "s": 12}
+    classes = {"u": "unshifted", "m": "marginal", "s": "shifted"}
+    app.store.insert_token_shift([
+        {"generation_id": "g001-run-a-instruct", "position": i, "token_id": 100 + i,
+         "token": tok, "rank": ranks[c], "prob": 0.9 if c == "u" else 0.05,
+         "base_top_id": 7 if c != "u" else 100 + i, "base_top": " 7" if c != "u" else tok,
+         "base_top_prob": 0.9 if c == "u" else 0.6, "shift": classes[c],
+         "scorer_sha256": "0" * 64}
+        for i, (tok, c) in enumerate(SHIFT_TOKENS)
+    ])
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        screen = await runs_loaded(pilot)
+        screen.open_answer("g001-run-a-instruct")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, StoredCompareScreen))
+        await pilot.press("t")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

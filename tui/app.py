@@ -1,8 +1,10 @@
-"""The tunelens app: Compare (F2), Runs (F3) and SQL (F4) screens over one session and one store.
+"""The tunelens app: Compare (F2), Runs (F3), SQL (F4) and Report (F6) screens over one session
+and one store.
 
 Each screen is a Textual mode with its own stack, so switching keeps what a screen shows (a
 stream keeps streaming while you query its first answers). The app holds no model or SQL logic:
-the compare screen drives `engine.session.Session`, the others read through `engine.browse`.
+the compare screen drives `engine.session.Session`, the report calls `engine.report`, the others
+read through `engine.browse`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from textual.screen import Screen
 
 from tui.screens.compare import MODE_LABELS, MODES, CompareScreen, StoredCompareScreen
 from tui.screens.help import HelpScreen
+from tui.screens.report import ReportScreen, RunPickerScreen
 from tui.screens.runs import RunsScreen
 from tui.screens.sql import SqlScreen
 
@@ -102,6 +105,7 @@ class TunelensApp(App[int]):
         Binding("f2", "show_mode('compare')", "Compare"),
         Binding("f3", "show_mode('runs')", "Runs"),
         Binding("f4", "show_mode('sql')", "SQL"),
+        Binding("f6", "show_mode('report')", "Report"),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -127,6 +131,7 @@ class TunelensApp(App[int]):
         self.add_mode("compare", lambda: compare)
         self.add_mode("runs", lambda: RunsScreen(store))
         self.add_mode("sql", lambda: SqlScreen(store, history_file))
+        self.add_mode("report", lambda: ReportScreen(store))
 
     def on_mount(self) -> None:
         self.theme = DARK
@@ -160,6 +165,8 @@ class TunelensApp(App[int]):
             ("Recorded answer", StoredCompareScreen.BINDINGS),
             ("Runs", RunsScreen.BINDINGS),
             ("SQL", SqlScreen.BINDINGS),
+            ("Report", ReportScreen.BINDINGS),
+            ("Report runs", RunPickerScreen.BINDINGS),
             ("SQL history", HistoryScreen.BINDINGS),
             ("SQL export", ExportScreen.BINDINGS),
             ("Help", HelpScreen.BINDINGS),
@@ -177,6 +184,8 @@ class TunelensApp(App[int]):
                             lambda: self.action_show_mode("runs"))
         yield SystemCommand("SQL screen", "Query the store (F4)",
                             lambda: self.action_show_mode("sql"))
+        yield SystemCommand("Report screen", "Accuracy, paired tests, drops, plots (F6)",
+                            lambda: self.action_show_mode("report"))
         yield SystemCommand("Help", "Every key binding (F1)", self.action_help)
         yield SystemCommand("Toggle dark/light theme", "Switch between the two themes (Ctrl+T)",
                             self.action_toggle_theme)
@@ -203,6 +212,18 @@ class TunelensApp(App[int]):
                                 c.action_toggle_quad)
             yield SystemCommand("Settings panel", "Show or hide the controls (s)",
                                 c.action_toggle_controls)
+            yield SystemCommand("Token shift", "Score the instruct answer under the base model, "
+                                "then step through its shifted tokens (t)",
+                                c.action_token_shift)
+        if isinstance(screen, StoredCompareScreen):
+            yield SystemCommand("Next shifted token", "Where the base model preferred another "
+                                "token (t)", lambda: screen.action_step_shift(1))
+        if isinstance(screen, ReportScreen):
+            yield SystemCommand("Rebuild the report", "Read the store again (F5)",
+                                screen.action_refresh)
+            yield SystemCommand("Pick runs for the report", "Any set of runs (u)",
+                                screen.action_pick_runs)
+            yield SystemCommand("Report: plots", "Jump to the plots (g)", screen.action_plots)
         yield from super().get_system_commands(screen)
 
 

@@ -1,23 +1,32 @@
 """Widgets shared by the screens: an answer pane, the question view, and the word diff.
 
 They only display: the screens decide what to show and where it comes from (the engine's live
-answers or the store's recorded ones), so one layout serves both.
+answers or the store's recorded ones), so one layout serves both. An instruct answer whose token
+shift is known (`engine.shift.TokenShift` rows) is coloured by class, with a legend; hovering a
+token shows what the base model preferred there, and `AnswerPane.step_shift` walks the tokens the
+base model would not have chosen.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from engine.shift import TokenShift
 
 _WORDS = re.compile(r"\s+|[^\s]+")
 
@@ -89,6 +98,87 @@ def word_diff(original: str, variant: str) -> tuple[Text, Text]:
         if new:
             right.append(new, style="bold reverse")
     return left, right
+
+
+# -- token shift ----------------------------------------------------------------------------------
+
+SHIFT_CLASSES = ("unshifted", "marginal", "shifted")
+
+
+def shift_styles(variables: Mapping[str, str]) -> dict[str, Style]:
+    """Styles per shift class (and the selected token) from the theme's colour variables.
+
+    Unshifted tokens stay plain; marginal ones take the theme's warning text colour, shifted ones
+    its error text colour, bold and underlined so they stand out without colour too.
+    """
+    warning = variables.get("text-warning") or variables.get("warning") or "yellow"
+    error = variables.get("text-error") or variables.get("error") or "red"
+    primary = variables.get("primary") or "blue"
+    return {
+        "unshifted": Style(),
+        "marginal": Style(color=warning),
+        "shifted": Style(color=error, bold=True, underline=True),
+        "selected": Style(color="#ffffff", bgcolor=primary, bold=True),
+    }
+
+
+def _quoted(token: str) -> str:
+    return repr(token)
+
+
+def shift_explanation(tok: TokenShift) -> str:
+    """One line on a token: what the instruct model wrote and what the base model preferred."""
+    if tok.shift == "unshifted":
+        return (f"instruct wrote {_quoted(tok.token)}: the base model's first choice too "
+                f"(p={tok.prob:.2f})")
+    return (f"instruct wrote {_quoted(tok.token)} (rank {tok.rank}), base preferred "
+            f"{_quoted(tok.base_top)} (p={tok.base_top_prob:.2f})")
+
+
+def shift_output(output: str, span: tuple[int, int] | None, shifts: Sequence[TokenShift],
+                 styles: Mapping[str, Style], selected: int | None = None) -> Text:
+    """The answer coloured by shift class; every token carries its explanation as a tooltip.
+
+    `selected` is a position in `shifts`, drawn in the selection style. The extracted answer is
+    marked as in `highlighted_output`.
+    """
+    text = Text(output)
+    n = len(output)
+    for i, tok in enumerate(shifts):
+        start, end = max(0, tok.start), min(n, tok.end)
+        if start >= end:
+            continue  # part of a character completed by the next token
+        meta = {"tooltip": shift_explanation(tok), "token": i}
+        text.stylize(styles.get(tok.shift, Style()) + Style(meta=meta), start, end)
+    if span is not None and 0 <= span[0] < span[1] <= n:
+        text.stylize("bold reverse", span[0], span[1])
+    if selected is not None and 0 <= selected < len(shifts):
+        tok = shifts[selected]
+        if tok.start < tok.end:
+            text.stylize(styles["selected"], tok.start, min(n, tok.end))
+    return text
+
+
+def shift_counts(shifts: Sequence[TokenShift]) -> dict[str, int]:
+    counts = dict.fromkeys(SHIFT_CLASSES, 0)
+    for tok in shifts:
+        counts[tok.shift] = counts.get(tok.shift, 0) + 1
+    return counts
+
+
+def shift_legend(shifts: Sequence[TokenShift], styles: Mapping[str, Style]) -> Text:
+    """'unshifted/marginal/shifted 80/12/8%': each class name in its own style, one line in a pane
+    at 80 columns."""
+    counts = shift_counts(shifts)
+    total = max(1, len(shifts))
+    legend = Text()
+    for i, cls in enumerate(SHIFT_CLASSES):
+        if i:
+            legend.append("/", style="dim")
+        legend.append(cls, style=styles.get(cls, Style()) + Style(dim=cls == "unshifted"))
+    shares = "/".join(f"{100 * counts[cls] / total:.0f}" for cls in SHIFT_CLASSES)
+    legend.append(f" {shares}%")
+    return legend
 
 
 class QuestionView(VerticalScroll):
@@ -196,6 +286,29 @@ class StreamText(ScrollView, can_focus=True):
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
+    def line_of(self, key: str, value: Any) -> int | None:
+        """The first wrapped line holding a segment whose style meta has `key` = `value`."""
+        for index, strip in enumerate(self._lines):
+            for segment in strip:
+                if segment.style is not None and segment.style.meta.get(key) == value:
+                    return index
+        return None
+
+    def scroll_to_line(self, index: int) -> None:
+        """Bring a wrapped line into view (centred when it was off screen)."""
+        top, height = self.scroll_y, self.scrollable_content_region.height
+        if not top <= index < top + height:
+            self.scroll_to(y=max(0, index - height // 2), animate=False, immediate=True)
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        # Text styled with a "tooltip" meta (token shift) explains itself under the mouse.
+        tip = event.style.meta.get("tooltip") if event.style else None
+        if tip != self.tooltip:
+            self.tooltip = tip
+
+    def on_leave(self) -> None:
+        self.tooltip = None
+
     def render_line(self, y: int) -> Strip:
         _, scroll_y = self.scroll_offset
         index = scroll_y + y
@@ -219,14 +332,19 @@ class AnswerPane(Vertical):
         self.role = role
         self._text = ""
         self._model = ""
+        self._span: tuple[int, int] | None = None
+        self.shifts: list[TokenShift] = []  # token shift of the answer shown, if scored
+        self.shift_selected: int | None = None  # index into `shifts` of the stepped-to token
 
     def compose(self) -> ComposeResult:
         yield StreamText(classes="pane-body pane-text")
         yield Static(classes="pane-verdict")
         yield Static(classes="pane-stats")
+        yield Static(classes="pane-shift")
 
     def on_mount(self) -> None:
         self._title()
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
 
     # -- public -------------------------------------------------------------------------------
     @property
@@ -243,6 +361,7 @@ class AnswerPane(Vertical):
 
     def reset(self, status: str = "waiting") -> None:
         self._text = ""
+        self._clear_shift()
         self._body_text().set_text(Text())
         self.query_one(".pane-verdict", Static).update("")
         self.query_one(".pane-stats", Static).update("")
@@ -259,6 +378,8 @@ class AnswerPane(Vertical):
     def show_result(self, result: PaneResult) -> None:
         streamed = bool(self._text)  # a live answer ends where the stream ended; a stored one
         self._text = result.output  # opens at its beginning
+        self._span = result.span
+        self._clear_shift()
         self._body_text().set_text(highlighted_output(result.output, result.span),
                                    home=not streamed)
         if result.model_name and not self._model:
@@ -285,16 +406,90 @@ class AnswerPane(Vertical):
         self.set_status(status)
 
     def show_error(self, message: str) -> None:
+        self._clear_shift()
         self._body_text().set_text(Text(message, style="bold"))
         self.set_status("error", error=True)
 
     def show_empty(self, message: str) -> None:
         self._text = ""
+        self._clear_shift()
         self._body_text().set_text(Text(message, style="italic dim"))
         self.query_one(".pane-verdict", Static).update("")
         self.query_one(".pane-stats", Static).update("")
         self.remove_class("-correct", "-wrong", "-done")
         self.set_status("")
+
+    # -- token shift --------------------------------------------------------------------------
+    def show_shift(self, shifts: Sequence[TokenShift]) -> None:
+        """Colour the answer shown by token shift class, with a legend under it."""
+        self.shifts = list(shifts)
+        self.shift_selected = None
+        self.set_class(bool(self.shifts), "-shift")
+        self._render_shift(home=True)
+
+    def show_shift_message(self, message: str, *, error: bool = False) -> None:
+        """A line where the legend goes: why there is no token shift to show."""
+        line = self.query_one(".pane-shift", Static)
+        line.update(Text(message, style="bold" if error else "italic dim"))
+        line.display = True
+
+    @property
+    def shift_marked(self) -> list[int]:
+        """Indices of the tokens the base model would not have chosen (marginal or shifted)."""
+        return [i for i, t in enumerate(self.shifts) if t.shift != "unshifted"]
+
+    def step_shift(self, step: int) -> TokenShift | None:
+        """Select the next (or previous) marked token, scroll to it and explain it below."""
+        marked = self.shift_marked
+        if not marked:
+            return None
+        if self.shift_selected in marked:
+            pos = (marked.index(self.shift_selected) + step) % len(marked)  # type: ignore[arg-type]
+        else:
+            pos = 0 if step > 0 else len(marked) - 1
+        self.shift_selected = marked[pos]
+        self._render_shift()
+        body = self._body_text()
+        line = body.line_of("token", self.shift_selected)
+        if line is not None:
+            body.scroll_to_line(line)
+        return self.shifts[self.shift_selected]
+
+    def _clear_shift(self) -> None:
+        self.shifts = []
+        self.shift_selected = None
+        self.remove_class("-shift")
+        if self.is_mounted:
+            line = self.query_one(".pane-shift", Static)
+            line.update("")
+            line.display = False
+
+    def _styles(self) -> dict[str, Style]:
+        return shift_styles(self.app.current_theme.to_color_system().generate())
+
+    def _render_shift(self, *, home: bool = False) -> None:
+        if not self.shifts:
+            return
+        styles = self._styles()
+        self._body_text().set_text(
+            shift_output(self._text, self._span, self.shifts, styles, self.shift_selected),
+            home=home)
+        lines = [shift_legend(self.shifts, styles)]
+        marked = self.shift_marked
+        if self.shift_selected is not None:
+            tok = self.shifts[self.shift_selected]
+            head = f"{marked.index(self.shift_selected) + 1}/{len(marked)} " if (
+                self.shift_selected in marked) else ""
+            lines.append(Text(head, style="dim") + Text(shift_explanation(tok)))
+        elif marked:
+            lines.append(Text(f"{len(marked)} not the base model's pick · t steps",
+                              style="dim"))
+        line = self.query_one(".pane-shift", Static)
+        line.update(Text("\n").join(lines))
+        line.display = True
+
+    def _theme_changed(self, _theme: Any) -> None:
+        self._render_shift()
 
     # -- private ------------------------------------------------------------------------------
     def _body_text(self) -> StreamText:

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from engine.records import Item
     from engine.runner import RunConfig
     from engine.session import Session
+    from engine.shift import TokenShift
     from engine.storage import Store
 
 Which = Literal["original", "variant"]
@@ -93,6 +94,9 @@ class CompareScreen(CompareLayout):
         Binding("plus,equals_sign", "more_tokens", "Max tok +", show=False),
         Binding("minus", "fewer_tokens", "Max tok -", show=False),
         Binding("s", "toggle_controls", "Settings"),
+        Binding("t", "token_shift(1)", "Token shift: score the instruct answer, then step",
+                show=False),
+        Binding("shift+t", "token_shift(-1)", "Token shift: previous shifted token", show=False),
     ]
 
     def __init__(self, config: RunConfig, store: Store,
@@ -125,6 +129,12 @@ class CompareScreen(CompareLayout):
         self._rng = random.Random()
         self._threads: list[threading.Thread] = []
         self._shut = False
+        # Token shift (t): the recorded answers of the last question, and what scoring found.
+        self._generated: dict[tuple[str, str], tuple[str, str | None]] = {}  # -> (id, finish)
+        self.shifting = False
+        self.shift_refusal: str | None = None  # one line, when the pair has two tokenizers
+        self._tokenizer_ok = False
+        self._shift_token = 0
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -284,6 +294,9 @@ class CompareScreen(CompareLayout):
         elif kind == "done":
             answer, gold = payload
             self.pane(*key).show_result(PaneResult.from_answer(answer, gold))
+            gid = answer.row.get("generation_id")
+            if gid and self.run_id:
+                self._generated[key] = (gid, answer.generation.finish_reason)
         elif kind == "error":
             self.last_error = payload
             self.pane(*key).show_error(payload)
@@ -524,6 +537,9 @@ class CompareScreen(CompareLayout):
         if self.busy:
             self.notify("Already running: Esc stops it.", severity="warning")
             return
+        if self.shifting:
+            self.notify("Scoring the token shift: a moment.", severity="warning")
+            return
         if not self.ready:
             pending = [r for r in self.config.roles if r not in self.loaded]
             if self.items and pending and all(r in self.failed for r in pending) and not (
@@ -553,6 +569,8 @@ class CompareScreen(CompareLayout):
         self._cancel = threading.Event()
         self.busy = True
         self._asked = {}
+        self._generated = {}
+        self._shift_token += 1
         for which, it in jobs:
             for role in self.ready_roles:
                 self.pane(which, role).reset("queued")
@@ -606,6 +624,124 @@ class CompareScreen(CompareLayout):
         finally:
             self._events.put(("end", role, None))
 
+    # -- token shift (t) ------------------------------------------------------------------------
+    def shown_instruct_answers(self) -> dict[str, tuple[str, str | None]]:
+        """which -> (generation id, finish reason) of the recorded instruct answers on screen."""
+        items = self.current_items()
+        out = {}
+        for (which, role), got in self._generated.items():
+            pane = self.pane(which, role)
+            if role == "instruct" and pane.display and self._asked.get((which, role)) is (
+                    items.get(which)):  # type: ignore[call-overload]
+                out[which] = got
+        return out
+
+    def action_token_shift(self, step: int = 1) -> None:
+        """Score the instruct answer just produced under the base model; then step through it."""
+        pane = shift_pane(self)
+        if pane is not None:
+            if pane.step_shift(step) is None:
+                self.notify("Every token is the base model's first choice.", timeout=3)
+            return
+        if self.shifting:
+            self.notify("Scoring the token shift…", timeout=3)
+            return
+        if self.shift_refusal:
+            self._show_shift_refusal(self.shift_refusal)
+            return
+        if self.busy:
+            self.notify("Wait for the answers to finish (Esc stops them); then t scores the "
+                        "instruct answer.", severity="warning")
+            return
+        missing = [r for r in ROLES if r not in self.loaded]
+        if missing or self.session is None:
+            self.notify(f"Token shift needs both models loaded ({', '.join(missing)} is not).",
+                        severity="warning")
+            return
+        targets = self.shown_instruct_answers()
+        if not targets and self._tokenizer_ok:
+            self.notify("Ask a question first (Enter): t then scores the instruct answer under "
+                        "the base model.", severity="warning")
+            return
+        self.shifting = True
+        for which in targets:
+            self.pane(which, "instruct").show_shift_message("scoring under the base model…")
+        self._render_status()
+        self._compute_shift(targets, self._shift_token)
+
+    @work(thread=True, exclusive=True, group="shift")
+    def _compute_shift(self, targets: dict[str, tuple[str, str | None]], token: int) -> None:
+        from engine.shift import (
+            ShiftError,
+            check_same_tokenizer,
+            compute_shift,
+            shift_for_generation,
+        )
+
+        session = self.session
+        assert session is not None
+        _lower_priority()
+        found: dict[str, list[Any]] = {}
+        notes: dict[str, str] = {}
+        try:
+            if not self._tokenizer_ok:
+                check_same_tokenizer(session.models["base"], session.models["instruct"],
+                                     self.config.pair)
+            ids = [gid for gid, finish in targets.values() if finish != "cancelled"]
+            result = None
+            if ids:
+                result = compute_shift(self.store, session.models_config, self.config.pair,
+                                       run_id=self.run_id, models=dict(session.models),
+                                       generation_ids=ids)
+            for which, (gid, finish) in targets.items():
+                rows = shift_for_generation(self.store, gid) if finish != "cancelled" else []
+                if rows:
+                    found[which] = rows
+                elif finish == "cancelled":
+                    notes[which] = "a stopped answer is not scored"
+                else:
+                    skipped = ", ".join(result.skipped) if result and result.skipped else ""
+                    notes[which] = f"not scored: {skipped or 'no answer tokens'}"
+        except ShiftError as exc:
+            self.app.call_from_thread(self._shift_finished, token, {}, {}, str(exc), True)
+            return
+        except Exception as exc:
+            self.app.call_from_thread(self._shift_finished, token, {}, {}, _one_line(exc), False)
+            return
+        self.app.call_from_thread(self._shift_finished, token, found, notes, None, False)
+
+    def _shift_finished(self, token: int, found: dict[str, list[Any]], notes: dict[str, str],
+                        error: str | None, refused: bool) -> None:
+        self.shifting = False
+        self._render_status()
+        if error is not None:
+            if refused:  # a ShiftError: this pair cannot be scored, now or later
+                self.shift_refusal = error
+                self._show_shift_refusal(error)
+            else:
+                self.last_error = error
+                self.notify(error, title="Token shift failed", severity="error")
+                for which in WHICH:
+                    self.pane(which, "instruct").show_shift_message(error, error=True)
+            return
+        self._tokenizer_ok = True
+        if token != self._shift_token:
+            return  # a new question was asked meanwhile: these answers are gone
+        if not found and not notes:
+            self.notify("Ask a question first (Enter): t then scores the instruct answer under "
+                        "the base model.", severity="warning")
+        for which, note in notes.items():
+            self.pane(which, "instruct").show_shift_message(note)
+        for which, rows in found.items():
+            self.pane(which, "instruct").show_shift(rows)
+
+    def _show_shift_refusal(self, message: str) -> None:
+        self.notify(message, title="Token shift refused", severity="warning", timeout=10)
+        for which in WHICH:
+            pane = self.pane(which, "instruct")
+            if pane.display:
+                pane.show_shift_message(message, error=True)
+
     def action_stop(self) -> None:
         if self.busy:
             self._cancel.set()
@@ -644,6 +780,8 @@ class CompareScreen(CompareLayout):
             parts.append((7, "2x2"))
         if self.busy:
             parts.append((9, "[reverse] running [/reverse]"))
+        elif self.shifting:
+            parts.append((9, "[reverse] token shift… [/reverse]"))
         elif len(self.loaded) + len(self.failed) < len(self.config.roles):
             parts.append((9, "loading models…"))
         if self.run_id:
@@ -671,12 +809,16 @@ class StoredCompareScreen(CompareLayout):
         Binding("f1", "app.help", "Help"),
         Binding("escape,backspace", "back", "Back"),
         Binding("2", "toggle_quad", "2x2"),
+        Binding("t", "step_shift(1)", "Next shifted token", show=False),
+        Binding("shift+t", "step_shift(-1)", "Previous shifted token", show=False),
     ]
 
-    def __init__(self, data: CompareSet) -> None:
+    def __init__(self, data: CompareSet,
+                 shifts: dict[str, list[TokenShift]] | None = None) -> None:
         super().__init__(id="stored-compare")
         self.data = data
         self.which = data.focus
+        self.shifts = shifts or {}  # generation_id -> its token shift (instruct answers)
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-line")
@@ -686,12 +828,14 @@ class StoredCompareScreen(CompareLayout):
 
     def on_mount(self) -> None:
         d = self.data
-        first = next(iter(d.answers.values()), None)
+        first = next(iter(d.answers.values()), None)  # run and mode are the same for all
         status = ["[b]recorded[/b]"]
         if first is not None:
             status += [f"run {first.run_id}", MODE_LABELS.get(first.mode, first.mode),
-                       f"chat {'on' if first.chat_template else 'off'} (instruct)"
-                       if any(a.chat_template for a in d.answers.values()) else "chat off"]
+                       "chat on (instruct)" if any(a.chat_template for a in d.answers.values())
+                       else "chat off"]
+        if self.shifts:
+            status.append("token shift (t)")
         self.query_one("#status-line", Static).update(" · ".join(status))
         view = self.query_one(QuestionView)
         if d.variant is not None and (d.focus == "variant" or self.quad):
@@ -710,9 +854,20 @@ class StoredCompareScreen(CompareLayout):
                 else:
                     pane.set_model(ans.model_name or "")
                     pane.show_result(PaneResult.from_stored(ans, gold[which]))
+                    if ans.generation_id in self.shifts:
+                        pane.show_shift(self.shifts[ans.generation_id])
                 if ans is not None and ans.generation_id == d.selected:
                     pane.add_class("-selected")
         self.apply_layout()
+
+    def action_step_shift(self, step: int) -> None:
+        pane = shift_pane(self)
+        if pane is None:
+            self.notify("No token shift for the answers shown: `tunelens shift` scores a run.",
+                        severity="warning")
+            return
+        if pane.step_shift(step) is None:
+            self.notify("Every token is the base model's first choice.", timeout=3)
 
     def action_toggle_quad(self) -> None:
         if self.data.variant is None:
@@ -723,6 +878,19 @@ class StoredCompareScreen(CompareLayout):
 
     def action_back(self) -> None:
         self.dismiss(None)
+
+
+def shift_pane(screen: CompareLayout) -> AnswerPane | None:
+    """The pane `t` steps through: the focused one if it has token shift, else the selected
+    answer's, else the first shown with one."""
+    shown = [p for p in screen.panes() if p.display and p.shifts]
+    for p in shown:
+        if p.has_focus_within:
+            return p
+    for p in shown:
+        if p.has_class("-selected"):
+            return p
+    return shown[0] if shown else None
 
 
 MODEL_NICE = 5

@@ -15,7 +15,8 @@ from textual.widgets import Label, Static
 
 INTRO = (
     "tunelens asks a base model and its instruction-tuned sibling the same question and shows "
-    "both answers side by side. Every answer is recorded in the DuckDB store (Runs: F3, SQL: F4)."
+    "both answers side by side. Every answer is recorded in the DuckDB store (Runs: F3, SQL: F4, "
+    "Report: F6)."
 )
 
 # Keys that belong to widgets rather than screens, worth knowing.
@@ -23,7 +24,9 @@ EXTRA: tuple[tuple[str, str, str], ...] = (
     ("Everywhere", "ctrl+p", "Command palette: every action by name"),
     ("Everywhere", "tab / shift+tab", "Move focus"),
     ("Compare", "↑ ↓ pgup pgdn", "Scroll the focused answer (it stops following the stream)"),
+    ("Compare", "mouse over a token", "Coloured by token shift: what the base model preferred"),
     ("Runs", "↑ ↓, enter", "Pick a run / an answer; enter opens the answer"),
+    ("Report", "tab, ← →", "Move to a table; scroll a wide one sideways"),
     ("SQL", "shift+arrows, f7", "Select text (f7: all): only the selection runs, if any"),
 )
 

@@ -247,17 +247,25 @@ class RunsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="open")
     def open_answer(self, generation_id: str) -> None:
+        from engine.shift import shift_for_generation
+
         try:
             data = browse.compare_set(self.store, generation_id)
+            # Token shift of the instruct answers, where `tunelens shift` (or t on the Compare
+            # screen) scored them: the layout colours those tokens.
+            shifts = {
+                a.generation_id: rows for a in data.answers.values() if a.role == "instruct"
+                for rows in [shift_for_generation(self.store, a.generation_id)] if rows
+            }
         except Exception as exc:
             self.app.call_from_thread(self._note, f"Cannot open the answer: {exc}", True)
             return
-        self.app.call_from_thread(self._push_compare, data)
+        self.app.call_from_thread(self._push_compare, data, shifts)
 
-    def _push_compare(self, data: browse.CompareSet) -> None:
+    def _push_compare(self, data: browse.CompareSet, shifts: dict[str, list[Any]]) -> None:
         from tui.screens.compare import StoredCompareScreen
 
-        self.app.push_screen(StoredCompareScreen(data))
+        self.app.push_screen(StoredCompareScreen(data, shifts))
 
     def action_focus_filters(self) -> None:
         self.query_one("#f-role", Select).focus()

@@ -1,0 +1,391 @@
+"""The Report screen: the tables and plots of `tunelens report`, for chosen runs, dataset and pair.
+
+`engine.report.build_report` does the work (SQL, scipy, bootstrap resampling) in a thread worker,
+so the screen stays responsive however large the store; this module only lays out what it returns.
+Each analysis is a table (a DataTable that scrolls sideways when wider than the terminal) with its
+note, then the terminal plots (textual-plotext, drawn by `engine.plots.draw_plotext`). The page
+scrolls; n / p jump between sections, g to the plots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Button, DataTable, Footer, Label, Select, SelectionList, Static
+from textual.widgets.selection_list import Selection
+from textual_plotext import PlotextPlot
+
+from engine import browse
+
+if TYPE_CHECKING:
+    from engine.plots import TerminalPlot
+    from engine.report import Report, ReportFilters, ReportTable
+    from engine.storage import Store
+
+ALL = "*"
+SEVERAL = "\0several"  # the run menu's entry for a set of runs picked with u
+
+
+class ReportScreen(Screen[None]):
+    """Filters on top, a status line, then the report as one scrolling page."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "app.help", "Help"),
+        Binding("f5,ctrl+r", "refresh", "Rebuild"),
+        Binding("f", "focus_filters", "Filters"),
+        Binding("u", "pick_runs", "Runs…"),
+        Binding("n", "section(1)", "Section ↓"),
+        Binding("p", "section(-1)", "Section ↑"),
+        Binding("g", "plots", "Plots"),
+    ]
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(id="report")
+        self.store = store
+        self.runs: tuple[str, ...] = ()  # the runs reported on; empty: every run
+        self.run_rows: list[browse.RunRow] = []
+        self.report: Report | None = None
+        self.tables: list[ReportTable] = []
+        self.plots: list[TerminalPlot] = []
+        self.building = False
+        self.builds = 0  # finished builds (success or error), so tests can wait for one
+        self.last_error: str | None = None
+        self._token = 0
+        self._datasets: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="report-filters"):
+            yield Select([("all runs", ALL)], value=ALL, allow_blank=False, id="r-run",
+                         compact=True, tooltip="runs in the report (u picks several)")
+            yield Select([("all datasets", ALL)], value=ALL, allow_blank=False, id="r-dataset",
+                         compact=True)
+            yield Select([("all pairs", ALL)], value=ALL, allow_blank=False, id="r-pair",
+                         compact=True)
+        yield Static(id="report-status")
+        body = VerticalScroll(id="report-body")
+        body.can_focus = True
+        with body:
+            yield Static(Text("Building the report…", style="italic"), classes="report-note")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#report-body").focus()
+        self.rebuild()
+
+    # -- filters ------------------------------------------------------------------------------
+    def filters(self) -> ReportFilters:
+        from engine.report import ReportFilters
+
+        def value(selector: str) -> str | None:
+            v = self.query_one(selector, Select).value
+            return None if v in (ALL, SEVERAL, Select.NULL) else str(v)
+
+        return ReportFilters(runs=self.runs, dataset=value("#r-dataset"), pair=value("#r-pair"))
+
+    @on(Select.Changed, "#r-run")
+    def _run_changed(self, event: Select.Changed) -> None:
+        if event.value == SEVERAL:
+            return
+        self.runs = () if event.value in (ALL, Select.NULL) else (str(event.value),)
+        self.rebuild()
+
+    @on(Select.Changed, "#r-dataset, #r-pair")
+    def _filter_changed(self, _: Select.Changed) -> None:
+        self.rebuild()
+
+    def set_runs(self, runs: Sequence[str]) -> None:
+        """Report on these runs (none: all runs) and rebuild."""
+        self.runs = tuple(runs)
+        self._fill_run_menu()
+        self.rebuild()
+
+    def _fill_run_menu(self) -> None:
+        options: list[tuple[str, str]] = [("all runs", ALL)]
+        options += [(_run_label(r), r.run_id) for r in self.run_rows]
+        if len(self.runs) == 1 and self.runs[0] in {r.run_id for r in self.run_rows}:
+            value = self.runs[0]
+        elif self.runs:
+            options.append((f"{len(self.runs)} runs (u)", SEVERAL))
+            value = SEVERAL
+        else:
+            value = ALL
+        sel = self.query_one("#r-run", Select)
+        with sel.prevent(Select.Changed):
+            sel.set_options(options)
+            sel.value = value
+
+    def _fill_menu(self, selector: str, everything: str, values: Sequence[str]) -> None:
+        sel = self.query_one(selector, Select)
+        keep = sel.value
+        with sel.prevent(Select.Changed):
+            sel.set_options([(everything, ALL), *[(v, v) for v in values]])
+            sel.value = keep if keep in values else ALL
+
+    def action_focus_filters(self) -> None:
+        self.query_one("#r-run", Select).focus()
+
+    def action_pick_runs(self) -> None:
+        if not self.run_rows:
+            self.notify("No runs recorded yet.", severity="warning")
+            return
+
+        def chosen(runs: tuple[str, ...] | None) -> None:
+            if runs is not None:
+                self.set_runs(runs)
+
+        self.app.push_screen(RunPickerScreen(self.run_rows, self.runs), chosen)
+
+    # -- building (thread worker) ---------------------------------------------------------------
+    def action_refresh(self) -> None:
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Build the report for the current filters; the page keeps the last one meanwhile."""
+        self._token += 1
+        self.building = True
+        filters = self.filters()
+        from engine.report import describe_filters
+
+        self._status(Text(f"Building the report of {describe_filters(filters)}…",
+                          style="italic"))
+        self._build(filters, self._token)
+
+    @work(thread=True, exclusive=True, group="report")
+    def _build(self, filters: ReportFilters, token: int) -> None:
+        try:
+            runs = browse.list_runs(self.store)
+            if runs:
+                from engine.report import build_report
+
+                report = build_report(self.store, filters)
+                tables, plots = report.tables(), report.plots()
+            else:
+                report, tables, plots = None, [], []
+        except Exception as exc:
+            text = str(exc).strip()
+            message = text.splitlines()[0] if text else type(exc).__name__
+            self.app.call_from_thread(self._failed, token, message)
+            return
+        self.app.call_from_thread(self._show, token, runs, report, tables, plots)
+
+    def _failed(self, token: int, message: str) -> None:
+        if token != self._token:
+            return
+        self.building = False
+        self.last_error = message
+        self._status(Text(f"Cannot build the report: {message}", style="bold red"))
+        self.builds += 1
+
+    async def _show(self, token: int, runs: list[browse.RunRow], report: Report | None,
+                    tables: list[ReportTable], plots: list[TerminalPlot]) -> None:
+        if token != self._token:
+            return  # the filters changed while this one was building
+        from engine.report import describe_filters
+
+        self.run_rows = runs
+        self._fill_run_menu()
+        if report is not None:  # the datasets answers were recorded under (as the filter sees)
+            self._datasets |= {o.dataset for o in report.outcomes}
+        self._fill_menu("#r-dataset", "all datasets", sorted(self._datasets))
+        self._fill_menu("#r-pair", "all pairs", sorted({r.pair for r in runs if r.pair}))
+        body = self.query_one("#report-body", VerticalScroll)
+        # A rebuild of the same report (F5) stays where the reader was; a new one opens at the top.
+        same = self.report is not None and report is not None and (
+            self.report.filters == report.filters)
+        keep_y = body.scroll_y if same else 0
+        self.report, self.tables, self.plots = report, tables, plots
+        self.last_error = None
+        widgets: list[Widget] = []
+        if report is None:
+            widgets.append(Static(Text(
+                "No runs recorded yet: ask a question on the Compare screen (F2) or run "
+                "`tunelens --headless`, then refresh (F5).", style="italic"),
+                classes="report-note"))
+        else:
+            if report.notes:
+                widgets.append(Static(Text("\n".join(f"note: {n}" for n in report.notes)),
+                                      classes="report-notes"))
+            for table in tables:
+                if table.display:
+                    widgets += _table_widgets(table)
+            widgets.append(_section_title("plots", id="plots-title"))
+            if not plots:
+                widgets.append(Static(Text("nothing to plot for these answers"),
+                                      classes="report-note"))
+            for plot in plots:
+                widgets.append(ReportPlot(plot))
+                if plot.notes:
+                    widgets.append(Static(Text("; ".join(plot.notes)), classes="report-note"))
+        with self.app.batch_update():
+            await body.remove_children()
+            await body.mount_all(widgets)
+        body.scroll_to(y=keep_y, animate=False, immediate=True)
+        self.building = False
+        if report is None:
+            self._status(Text("no runs in the store", style="dim"))
+        else:
+            answers = sum(r.answers for r in report.runs)
+            self._status(Text(
+                f"{describe_filters(report.filters)} · {len(report.runs)} runs · "
+                f"{answers} answers · {len([t for t in tables if t.display])} tables · "
+                f"{len(plots)} plots", style="dim"))
+        self.builds += 1
+
+    def _status(self, text: Text) -> None:
+        self.query_one("#report-status", Static).update(text)
+
+    # -- moving around --------------------------------------------------------------------------
+    def sections(self) -> list[Widget]:
+        return list(self.query_one("#report-body").query(".report-title, .report-plot"))
+
+    def action_section(self, step: int) -> None:
+        """Scroll the next (step 1) or previous (-1) section title to the top."""
+        body = self.query_one("#report-body", VerticalScroll)
+        tops = [w.virtual_region.y for w in self.sections()]
+        here = round(body.scroll_y)
+        if step > 0:
+            after = [y for y in tops if y > here + 1]  # +1: the first title's margin
+            target = after[0] if after else None
+        else:
+            before = [y for y in tops if y < here]
+            target = before[-1] if before else 0
+        if target is not None:
+            body.scroll_to(y=target, animate=False, immediate=True)
+
+    def action_plots(self) -> None:
+        found = self.query("#plots-title")
+        if found:
+            body = self.query_one("#report-body", VerticalScroll)
+            body.scroll_to(y=found.first().virtual_region.y, animate=False, immediate=True)
+
+
+class ReportPlot(PlotextPlot):
+    """One of the report's terminal plots (textual-plotext), drawn by the engine's plotter."""
+
+    def __init__(self, plot: TerminalPlot) -> None:
+        from engine.plots import draw_plotext
+
+        super().__init__(classes="report-plot")
+        self.plot = plot
+        draw_plotext(plot, self.plt)
+
+
+def _run_label(run: browse.RunRow) -> str:
+    return " ".join(p for p in (run.run_id, run.pair, run.dataset) if p)
+
+
+def _section_title(title: str, id: str | None = None) -> Static:
+    return Static(Text(title), classes="report-title", id=id)
+
+
+LAST_COLUMNS = ("model", "note")  # long texts: after the numbers, so those fit in 80 columns
+
+
+@dataclass(frozen=True)
+class CompactTable:
+    """How a report table is laid out on the screen (its content is the engine's)."""
+
+    columns: list[int]  # display columns shown in the grid, in this order
+    same: list[tuple[str, str]]  # (column, value) of label columns equal in every row
+    notes: list[str]  # a note column's text when every row has the same one
+
+
+def compact_columns(table: ReportTable) -> CompactTable:
+    """Presentation only, for narrow terminals.
+
+    A label column with one value throughout (one dataset, one decoding) is said once above
+    the table instead of on every row; a note shared by every row (a single-row table's, too)
+    goes below it, where it can wrap; long model names and per-row notes go after the numbers.
+    Numeric (right-aligned) columns always stay.
+    """
+    cols, rows = table.display_columns, table.display_rows
+    keep: list[int] = []
+    same: list[tuple[str, str]] = []
+    notes: list[str] = []
+    for i, col in enumerate(cols):
+        values = {row[i] for row in rows}
+        if col == "note" and len(values) == 1:
+            notes += [v for v in values if v]
+        elif len(rows) > 1 and len(values) == 1 and i not in table.right:
+            same.append((col, next(iter(values))))
+        else:
+            keep.append(i)
+    keep.sort(key=lambda i: cols[i] in LAST_COLUMNS)
+    return CompactTable(keep, same, notes)
+
+
+def _table_widgets(table: ReportTable) -> list[Widget]:
+    """A title, the table (or why it is empty), and its notes."""
+    widgets: list[Widget] = [_section_title(table.title)]
+    notes = [table.note] if table.note else []
+    if table.display_rows:
+        layout = compact_columns(table)
+        if layout.same:
+            widgets.append(Static(Text(" · ".join(f"{c} {v}" for c, v in layout.same)),
+                                  classes="report-note"))
+        grid: DataTable[Any] = DataTable(cursor_type="none", zebra_stripes=True,
+                                         classes="report-table", id=f"table-{table.key}")
+        for i in layout.columns:
+            grid.add_column(Text(table.display_columns[i],
+                                 justify="right" if i in table.right else "left"))
+        for row in table.display_rows:
+            grid.add_row(*[Text(row[i], justify="right" if i in table.right else "left")
+                           for i in layout.columns])
+        widgets.append(grid)
+        if layout.notes:
+            widgets.append(Static(Text("note: " + "; ".join(layout.notes)),
+                                  classes="report-notes"))
+    elif not notes:
+        notes = ["nothing to show"]
+    if notes:
+        widgets.append(Static(Text(" ".join(notes)), classes="report-note"))
+    return widgets
+
+
+class RunPickerScreen(ModalScreen[tuple[str, ...] | None]):
+    """Pick any set of runs for the report (none picked: all runs)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("a", "apply", "Apply"),
+    ]
+
+    def __init__(self, runs: Sequence[browse.RunRow], chosen: Sequence[str]) -> None:
+        super().__init__(id="run-picker")
+        self.runs = list(runs)
+        self.chosen = set(chosen)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Runs in the report (space toggles, a applies, Esc cancels; none: all)",
+                        classes="dialog-title")
+            yield SelectionList[str](
+                *[Selection(f"{_run_label(r)} · {r.answers} answers", r.run_id,
+                            r.run_id in self.chosen) for r in self.runs],
+                id="run-picker-list",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Apply", id="run-picker-ok", variant="primary")
+                yield Button("Cancel", id="run-picker-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(SelectionList).focus()
+
+    @on(Button.Pressed, "#run-picker-ok")
+    def action_apply(self) -> None:
+        picked = self.query_one(SelectionList).selected
+        order = [r.run_id for r in self.runs]
+        self.dismiss(tuple(sorted(picked, key=order.index)))
+
+    @on(Button.Pressed, "#run-picker-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
