@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from engine.defaults import DEFAULT_SIDE_BY_SIDE, SIDE_BY_SIDE
+
 ENV_MODELS = "TUNELENS_MODELS"
 
 
@@ -34,6 +36,8 @@ class EngineSettings:
     # kernel segfaults on the first decode on Sapphire Rapids Xeons (llama.cpp #20824), and on the
     # CPUs measured here turning it off cost nothing. Set true on other hardware to compare.
     extra_buffers: bool = False
+    # [engine] only: how base and instruct share the CPU when they answer side by side.
+    side_by_side: str = DEFAULT_SIDE_BY_SIDE
 
     @property
     def n_threads(self) -> int:
@@ -114,6 +118,7 @@ _ENGINE_KEYS: dict[str, type] = {
     "seed": int,
     "flash_attn": bool,
     "extra_buffers": bool,
+    "side_by_side": str,
 }
 _MODEL_KEYS = {"path", "hub", "package", "sha256", "description", "engine"}
 _HUB_KEYS = {"repo", "file", "revision"}
@@ -254,6 +259,15 @@ def _engine_settings(
     for key in ("n_ctx", "n_batch"):
         if key in changes and changes[key] < 16:
             raise where.error([*keys, key], "expected a positive number of tokens (>= 16)")
+    if "side_by_side" in changes:
+        if keys != ["engine"]:
+            raise where.error(
+                [*keys, "side_by_side"], "set side_by_side in [engine]: it applies to the pair"
+            )
+        if changes["side_by_side"] not in SIDE_BY_SIDE:
+            raise where.error(
+                [*keys, "side_by_side"], f"expected one of {', '.join(SIDE_BY_SIDE)}"
+            )
     return replace(base, **changes)
 
 

@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.cot_decoding import path_confidence
-from engine.grading import grade as grade_output
-from engine.models import Model, llama_cpp_version
+from engine.defaults import DEFAULT_PARALLEL_ITEMS, DEFAULT_SIDE_BY_SIDE
+from engine.grading import grade_with_span
+from engine.models import Model, llama_cpp_version, share_cpu
 from engine.prompts import RenderedPrompt, check_mode, render
 from engine.records import ROLES, Decoding, Exemplar, Generation, Grade, Item, Role
 from engine.storage import Store, generation_key
 
 TUNELENS_VERSION = "0.1.0"
+EXECUTION_ONLY = ("parallel_items", "side_by_side")
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,15 @@ class RunConfig:
     models_file: str | None = None
     columns: tuple[tuple[str, str], ...] = ()
     corrected_labels: bool = False  # MedCalc-Bench: test_corrected.csv labels beside the data file
+    # How the run is executed, not what it contains: left out of the hash, so a run resumed with
+    # other values is the same run.
+    parallel_items: int = DEFAULT_PARALLEL_ITEMS  # answers per model in one llama.cpp batch
+    side_by_side: str | None = None  # None: models.toml's [engine] side_by_side
 
     def config_hash(self) -> str:
         data = asdict(self)
+        for key in EXECUTION_ONLY:
+            data.pop(key)
         data["decoding"] = self.decoding.as_dict()
         for key in ("data_file", "train_file", "models_file"):
             if data[key]:
@@ -117,8 +125,7 @@ def ask(
     want_margins: bool = False,
 ) -> Answer:
     seed = decoding.seed + sample_index if seed is None else seed
-    stop = tuple(dict.fromkeys(prompt.stop + decoding.stop))
-    dec = replace(decoding, stop=stop)
+    dec = with_prompt_stops(decoding, prompt)
     done: Generation | None = None
     for chunk in model.stream(
         prompt.text,
@@ -133,6 +140,42 @@ def ask(
             on_text(chunk.text)
         done = chunk.done or done
     assert done is not None
+    return answer_from(
+        model,
+        role,
+        item,
+        prompt,
+        decoding,
+        done,
+        run_id=run_id,
+        sample_index=sample_index,
+        seed=seed,
+        grader=grader,
+        want_margins=want_margins,
+    )
+
+
+def with_prompt_stops(decoding: Decoding, prompt: RenderedPrompt) -> Decoding:
+    """The decoding actually used: the prompt format's stop sequences, then the user's."""
+    return replace(decoding, stop=tuple(dict.fromkeys(prompt.stop + decoding.stop)))
+
+
+def answer_from(
+    model: Model,
+    role: Role,
+    item: Item,
+    prompt: RenderedPrompt,
+    decoding: Decoding,
+    done: Generation,
+    *,
+    run_id: str,
+    sample_index: int,
+    seed: int,
+    grader: str | None = None,
+    want_margins: bool = False,
+) -> Answer:
+    """Grade a finished generation and build its row (shared by `ask` and batched runs)."""
+    dec = with_prompt_stops(decoding, prompt)
     g, span = grade_with_span(item, done.text, grader)
     score = path_confidence(done, span) if want_margins else None
     key = generation_key(
@@ -184,18 +227,6 @@ def ask(
         "created_at": datetime.now(),
     }
     return Answer(row=row, grade=g, generation=done, prompt=prompt, span=span)
-
-
-def grade_with_span(
-    item: Item, output: str, grader: str | None = None
-) -> tuple[Grade, tuple[int, int] | None]:
-    from engine.grading import extract_number_answer
-
-    g = grade_output(item, output, grader)
-    span = None
-    if g.grader == "gsm8k":
-        _, _, span = extract_number_answer(output)
-    return g, span
 
 
 def grade_rows(answer: Answer) -> list[dict[str, Any]]:
@@ -396,9 +427,12 @@ class Runner:
         """Run the plan; yields progress on the caller's thread, which also does all writing."""
         results: queue.Queue[tuple[Role, Answer | BaseException | None]] = queue.Queue()
         writer = RecordWriter(self.store)
+        active = [self.models[r] for r in plan.calls if plan.calls[r]]
+        share_cpu(active, side_by_side_mode(self.config, active))
+        worker = self._batched_worker if self.config.parallel_items > 1 else self._worker
         threads = [
             threading.Thread(
-                target=self._worker,
+                target=worker,
                 args=(role, plan.calls[role], plan.run_id, results),
                 name=f"tunelens-{role}",
                 daemon=True,
@@ -438,6 +472,42 @@ class Runner:
         if error is not None:
             raise error
 
+    def _prepared(
+        self, role: Role, calls: Sequence[Call]
+    ) -> Iterator[tuple[Call, RenderedPrompt, tuple[int, ...]]]:
+        """Each call's prompt, and for cot-decoding the forced first token of its branch."""
+        model = self.models[role]
+        cfg = self.config
+        cot = cfg.decoding.strategy == "cot-decoding"
+        branches: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        for call in calls:
+            if self.cancel.is_set():
+                return
+            exemplars = self.exemplar_source(call.item, call.mode)
+            prompt = prompt_for(
+                model,
+                role,
+                call.item,
+                call.mode,
+                exemplars,
+                chat_template=cfg.chat_template,
+                system_prompt=cfg.system_prompt,
+            )
+            forced: tuple[int, ...] = ()
+            if cot:
+                # Branch k of an item starts with the k-th most likely first token.
+                key = (call.item.item_id, call.mode)
+                if key not in branches:
+                    branches = {
+                        key: model.top_first_tokens(
+                            prompt.text, cfg.decoding.samples, special=prompt.special
+                        )
+                    }
+                if call.sample_index >= len(branches[key]):
+                    continue
+                forced = (branches[key][call.sample_index][0],)
+            yield call, prompt, forced
+
     def _worker(
         self,
         role: Role,
@@ -448,32 +518,8 @@ class Runner:
         model = self.models[role]
         cfg = self.config
         cot = cfg.decoding.strategy == "cot-decoding"
-        branches: dict[tuple[str, str], list[tuple[int, float]]] = {}
         try:
-            for call in calls:
-                if self.cancel.is_set():
-                    break
-                exemplars = self.exemplar_source(call.item, call.mode)
-                prompt = prompt_for(
-                    model,
-                    role,
-                    call.item,
-                    call.mode,
-                    exemplars,
-                    chat_template=cfg.chat_template,
-                    system_prompt=cfg.system_prompt,
-                )
-                forced: tuple[int, ...] = ()
-                if cot:
-                    # Branch k of an item starts with the k-th most likely first token.
-                    key = (call.item.item_id, call.mode)
-                    if key not in branches:
-                        branches = {key: model.top_first_tokens(
-                            prompt.text, cfg.decoding.samples, special=prompt.special
-                        )}
-                    if call.sample_index >= len(branches[key]):
-                        continue
-                    forced = (branches[key][call.sample_index][0],)
+            for call, prompt, forced in self._prepared(role, calls):
                 answer = ask(
                     model,
                     role,
@@ -494,3 +540,62 @@ class Runner:
             results.put((role, exc))
         finally:
             results.put((role, None))
+
+    def _batched_worker(
+        self,
+        role: Role,
+        calls: Sequence[Call],
+        run_id: str,
+        results: queue.Queue[tuple[Role, Answer | BaseException | None]],
+    ) -> None:
+        """Like `_worker`, with `parallel_items` answers in flight in one llama.cpp batch."""
+        from engine.batched import BatchedDecoder, Request
+
+        model = self.models[role]
+        cfg = self.config
+        cot = cfg.decoding.strategy == "cot-decoding"
+
+        def requests() -> Iterator[Request]:
+            for call, prompt, forced in self._prepared(role, calls):
+                yield Request(
+                    prompt.text,
+                    with_prompt_stops(cfg.decoding, prompt),
+                    cfg.decoding.seed + call.sample_index,
+                    special=prompt.special,
+                    forced=forced,
+                    want_margins=cot,
+                    tag=(call, prompt),
+                )
+
+        try:
+            # With 'sequential' pacing one model runs its whole share, then the other.
+            with model.answer_turn(), BatchedDecoder(model, cfg.parallel_items) as decoder:
+                for request, done in decoder.run(requests(), cancel=self.cancel):
+                    call, prompt = request.tag
+                    answer = answer_from(
+                        model,
+                        role,
+                        call.item,
+                        prompt,
+                        cfg.decoding,
+                        done,
+                        run_id=run_id,
+                        sample_index=call.sample_index,
+                        seed=request.seed,
+                        grader=cfg.grader,
+                        want_margins=cot,
+                    )
+                    results.put((role, answer))
+        except BaseException as exc:  # reported to the caller's thread
+            results.put((role, exc))
+        finally:
+            results.put((role, None))
+
+
+def side_by_side_mode(config: RunConfig, models: Sequence[Model]) -> str:
+    """The run's choice, else models.toml's [engine] side_by_side, else the default."""
+    if config.side_by_side:
+        return config.side_by_side
+    for m in models:
+        return m.settings.side_by_side
+    return DEFAULT_SIDE_BY_SIDE

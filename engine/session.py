@@ -12,10 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from engine.config import ModelsConfig, load_config
-from engine.models import Model
+from engine.models import Model, share_cpu
 from engine.pairs import load_pair
 from engine.records import Decoding, Exemplar, Item, Role
-from engine.runner import Answer, RecordWriter, RunConfig, Runner, ask, prompt_for
+from engine.runner import (
+    Answer,
+    RecordWriter,
+    RunConfig,
+    Runner,
+    ask,
+    prompt_for,
+    side_by_side_mode,
+)
 from engine.storage import Store
 from engine.workload import Workload, build_workload, exemplar_source
 
@@ -77,14 +85,19 @@ class Session:
     def start(self) -> str:
         """Open the session's run in the store (after the models are loaded)."""
         assert self.workload is not None
+        # A model that failed to load leaves its pane empty; the other one still runs and records.
+        loaded = tuple(r for r in self.config.roles if r in self.models)
         runner = Runner(
-            self.config,
+            replace(self.config, roles=loaded),
             self.store,
             self.models,
             self.workload.items,
             exemplar_source=self.exemplars_for,
             kind="app",
         )
+        # Both panes stream at once: threads and turn-taking as models.toml's side_by_side says.
+        models = list(self.models.values())
+        share_cpu(models, side_by_side_mode(self.config, models))
         # App runs are never resumed into: each session is its own run.
         plan = runner.start(resume=False)
         self.run_id = plan.run_id

@@ -186,7 +186,7 @@ GENERATION_COLUMNS: tuple[str, ...] = (
     "created_at",
 )
 
-READ_ONLY_TYPES = {"SELECT", "EXPLAIN", "PRAGMA", "EXPORT"}
+READ_ONLY_TYPES = {"SELECT", "EXPLAIN", "PRAGMA"}  # EXPORT DATABASE writes files: refused
 
 
 class StoreError(RuntimeError):
@@ -267,8 +267,9 @@ class Store:
 
     def _migrate(self, con: Any) -> None:
         con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-        row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-        current = row[0] or 0
+        # fetchall, not fetchone: an unfinished result keeps the connection busy for register()
+        rows = con.execute("SELECT max(version) FROM schema_version").fetchall()
+        current = rows[0][0] or 0
         if current > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: schema version {current} is newer than this tunelens "
@@ -393,20 +394,10 @@ class Store:
             con.execute("INSERT OR IGNORE INTO generations BY NAME SELECT * FROM _batch")
             con.unregister("_batch")
             if grades:
-                con.executemany(
-                    "INSERT OR IGNORE INTO grades VALUES (?,?,?,?,?,?)",
-                    [
-                        (
-                            g["generation_id"],
-                            g["grader"],
-                            g["extracted"],
-                            g["correct"],
-                            g["rule"],
-                            g.get("detail", ""),
-                        )
-                        for g in grades
-                    ],
-                )
+                # Through Arrow like the generations: executemany costs ~2 ms per row in DuckDB.
+                con.register("_grades", _grades_table(grades))
+                con.execute("INSERT OR IGNORE INTO grades BY NAME SELECT * FROM _grades")
+                con.unregister("_grades")
             con.execute("COMMIT")
 
     def insert_token_shift(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -469,6 +460,22 @@ def _cell(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+def _grades_table(grades: Sequence[dict[str, Any]]) -> Any:
+    import pyarrow as pa
+
+    s = pa.string()
+    return pa.table(
+        {
+            "generation_id": pa.array([g["generation_id"] for g in grades], s),
+            "grader": pa.array([g["grader"] for g in grades], s),
+            "extracted": pa.array([g["extracted"] for g in grades], s),
+            "correct": pa.array([g["correct"] for g in grades], pa.bool_()),
+            "rule": pa.array([g["rule"] for g in grades], s),
+            "detail": pa.array([g.get("detail", "") for g in grades], s),
+        }
+    )
 
 
 _SCHEMA = None

@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from engine.defaults import DEFAULT_PARALLEL_ITEMS, DEFAULT_SIDE_BY_SIDE, SIDE_BY_SIDE
+
 COMMANDS: dict[str, str] = {
     "query": "run read-only SQL on the results store",
     "db": "where the store is (`db path`) and what it holds (`db info`)",
@@ -168,6 +170,24 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue the last unfinished run with the same arguments",
     )
+    p.add_argument(
+        "--parallel-items",
+        type=int,
+        default=None,
+        metavar="N",
+        help="headless: answers per model decoded together in one llama.cpp batch; ~1.5x the "
+        "items/min at 4, but llama.cpp's batch arithmetic can change some greedy answers "
+        f"(default: {DEFAULT_PARALLEL_ITEMS}, one at a time, exactly reproducible)",
+    )
+    p.add_argument(
+        "--side-by-side",
+        choices=SIDE_BY_SIDE,
+        default=None,
+        help="how base and instruct share the CPU: parallel (both at once, all cores each), "
+        "split (both at once, decoding on half the cores each), alternate (token turns), "
+        "sequential "
+        f"(default: models.toml [engine] side_by_side, else {DEFAULT_SIDE_BY_SIDE})",
+    )
 
 
 def _run(argv: list[str]) -> int:
@@ -227,6 +247,10 @@ def build_run_config(args: argparse.Namespace):  # -> engine.runner.RunConfig
     )
     from engine.runner import RunConfig
 
+    parallel_items = DEFAULT_PARALLEL_ITEMS if args.parallel_items is None else args.parallel_items
+    if parallel_items < 1:
+        raise UserError("--parallel-items: expected at least 1")
+
     roles = ("base", "instruct") if args.role == "both" else (args.role,)
     return RunConfig(
         pair=args.pair,
@@ -247,6 +271,8 @@ def build_run_config(args: argparse.Namespace):  # -> engine.runner.RunConfig
         models_file=args.models,
         columns=columns,
         corrected_labels=args.corrected_labels,
+        parallel_items=parallel_items,
+        side_by_side=args.side_by_side,
     )
 
 
