@@ -10,7 +10,7 @@ SIDE_BY_SIDE: tuple[str, ...] = ("parallel", "split", "alternate", "sequential")
 DEFAULT_SIDE_BY_SIDE = "parallel"
 
 # Headless runs: answers per model decoded together in one llama.cpp batch (engine.batched).
-# 1 (one at a time) by default although 4 is ~1.5x faster (benchmarks/headless.py): llama.cpp's
+# 1 (one at a time) by default although 4 is ~1.3x faster (benchmarks/headless.py): llama.cpp's
 # CPU kernels round differently when a batch holds several tokens, so on quantized models some
 # greedy answers differ from the one-at-a-time (and app) answers, and a resumed run would differ
 # from an uninterrupted one. Exact reproducibility wins the default; see benchmarks/RESULTS.md.

@@ -32,8 +32,14 @@ def _requests(prompts: list[str], decoding: Decoding, **kw) -> list[Request]:
 def _one_at_a_time(model: Model, requests: list[Request]) -> list[tuple]:
     out = []
     for r in requests:
-        g = model.generate(r.prompt, r.decoding, seed=r.seed, forced=r.forced,
-                           want_margins=r.want_margins, special=r.special)
+        g = model.generate(
+            r.prompt,
+            r.decoding,
+            seed=r.seed,
+            forced=r.forced,
+            want_margins=r.want_margins,
+            special=r.special,
+        )
         out.append((g.text, g.token_ids, g.finish_reason, g.tokens, g.token_ends, g.prompt_tokens))
     return out
 
@@ -74,8 +80,9 @@ def test_forced_branches_and_margins_match(tiny: dict[str, Model]) -> None:
     prompt = EXEMPLARS + QUESTIONS[0]
     firsts = [t for t, _ in model.top_first_tokens(prompt, 4)]
     dec = Decoding(strategy="cot-decoding", max_tokens=16)
-    reqs = [Request(prompt, dec, 0, forced=(t,), want_margins=True, tag=i)
-            for i, t in enumerate(firsts)]
+    reqs = [
+        Request(prompt, dec, 0, forced=(t,), want_margins=True, tag=i) for i, t in enumerate(firsts)
+    ]
     ref = [model.generate(prompt, dec, forced=r.forced, want_margins=True) for r in reqs]
     with BatchedDecoder(model, 4) as d:
         got = {r.tag: g for r, g in d.run(reqs)}
@@ -204,7 +211,12 @@ def test_runner_rows_identical_with_parallel_items(
         tiny_models_toml, gsm8k_file, tmp_path, "one", parallel_items=1, decoding=decoding
     )
     four = _run_outputs(
-        tiny_models_toml, gsm8k_file, tmp_path, "four", parallel_items=4, decoding=decoding,
+        tiny_models_toml,
+        gsm8k_file,
+        tmp_path,
+        "four",
+        parallel_items=4,
+        decoding=decoding,
         side_by_side="alternate",
     )
     assert len(one) == len(four) > 10
@@ -237,6 +249,7 @@ def test_greedy_fast_path_equals_llama_cpp_greedy_sampler(tiny: dict[str, Model]
         assert got.tokens == len(ref) or got.finish_reason == "length"
     # reuse after a sampled call (Llama.generate) and after a greedy one keeps answers the same
     first = model.generate(EXEMPLARS + QUESTIONS[0], Decoding(max_tokens=20)).text
-    model.generate(EXEMPLARS + QUESTIONS[1], Decoding(strategy="sample", temperature=0.8,
-                                                       max_tokens=20))
+    model.generate(
+        EXEMPLARS + QUESTIONS[1], Decoding(strategy="sample", temperature=0.8, max_tokens=20)
+    )
     assert model.generate(EXEMPLARS + QUESTIONS[0], Decoding(max_tokens=20)).text == first

@@ -175,7 +175,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="headless: answers per model decoded together in one llama.cpp batch; ~1.5x the "
+        help="headless: answers per model decoded together in one llama.cpp batch; ~1.3x the "
         "items/min at 4, but llama.cpp's batch arithmetic can change some greedy answers "
         f"(default: {DEFAULT_PARALLEL_ITEMS}, one at a time, exactly reproducible)",
     )
