@@ -25,7 +25,7 @@ from engine.runner import (
     side_by_side_mode,
 )
 from engine.storage import Store
-from engine.workload import Workload, build_workload, exemplar_source
+from engine.workload import Workload, exemplar_source, workload_for
 
 
 @dataclass(frozen=True)
@@ -58,17 +58,7 @@ class Session:
 
     # -- loading (call from a worker: these block) -------------------------------------------
     def load_items(self) -> Workload:
-        cfg = self.config
-        self.workload = build_workload(
-            cfg.dataset,
-            cfg.data_file,
-            split=cfg.split,
-            limit=cfg.limit,
-            perturb_groups=cfg.perturb,
-            perturb_seed=cfg.perturb_seed,
-            columns=dict(cfg.columns) or None,
-            corrected_labels=cfg.corrected_labels,
-        )
+        self.workload = workload_for(self.config)
         return self.workload
 
     def load_model(self, role: Role, on_status: Callable[[str], None] | None = None) -> Model:

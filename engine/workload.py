@@ -12,6 +12,7 @@ from pathlib import Path
 from engine.datasets import DatasetError, load_exemplars, load_items
 from engine.perturbations import perturb
 from engine.records import Exemplar, Item
+from engine.runner import RunConfig
 
 
 @dataclass
@@ -61,6 +62,20 @@ def build_workload(
         skipped_rows=loaded.skipped,
         skip_reasons=list(loaded.skip_reasons),
         no_variant=missing,
+    )
+
+
+def workload_for(config: RunConfig) -> Workload:
+    """The workload a run configuration asks for: the app and the headless run share it."""
+    return build_workload(
+        config.dataset,
+        config.data_file,
+        split=config.split,
+        limit=config.limit,
+        perturb_groups=config.perturb,
+        perturb_seed=config.perturb_seed,
+        columns=dict(config.columns) or None,
+        corrected_labels=config.corrected_labels,
     )
 
 

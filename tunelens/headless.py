@@ -23,7 +23,7 @@ from engine.pairs import load_pair
 from engine.runner import RunConfig, Runner
 from engine.storage import Store
 from engine.summary import run_summary
-from engine.workload import build_workload, exemplar_source
+from engine.workload import exemplar_source, workload_for
 
 
 class TokensPerSecond(ProgressColumn):
@@ -42,16 +42,7 @@ def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = Fal
     store = Store(db)
     store.ensure()
 
-    workload = build_workload(
-        config.dataset,
-        config.data_file,
-        split=config.split,
-        limit=config.limit,
-        perturb_groups=config.perturb,
-        perturb_seed=config.perturb_seed,
-        columns=dict(config.columns) or None,
-        corrected_labels=config.corrected_labels,
-    )
+    workload = workload_for(config)
     console.print(
         f"[bold]{config.dataset}[/]: {workload.originals} items"
         + (f", {workload.variants} perturbed variants" if workload.variants else "")
