@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tui_support import tiny_models_file
+from test_tui_support import tiny_models_file, wait_for
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -20,14 +19,6 @@ from engine.storage import Store
 from tui.app import TunelensApp
 from tui.screens.compare import CompareScreen
 from tui.widgets import QuestionView, StreamText
-
-
-async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.05)
 
 
 @pytest.fixture(scope="module")

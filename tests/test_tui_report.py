@@ -3,39 +3,23 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tui_support import fill_store
+from test_tui_support import NoModels, fill_store, wait_for
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select, SelectionList
 from textual_plotext import PlotextPlot
 
 from engine.report import build_report
 from engine.runner import RunConfig
-from engine.session import Session
 from engine.storage import Store
 from tui.app import TunelensApp
 from tui.screens.help import HelpScreen
 from tui.screens.report import ReportScreen, RunPickerScreen
 from tui.screens.runs import RunsScreen
-
-
-async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.05)
-
-
-class NoModels(Session):
-    def load_model(self, role: Any, on_status: Any = None) -> Any:
-        raise RuntimeError("models are not loaded in this test")
 
 
 def shift_rows(generation_id: str, classes: str) -> list[dict[str, Any]]:

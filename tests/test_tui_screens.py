@@ -5,39 +5,22 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tui_support import fill_store, wide_store
+from test_tui_support import NoModels, fill_store, wait_for, wide_store
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select
 
 from engine.runner import RunConfig
-from engine.session import Session
 from engine.storage import Store
 from tui.app import TunelensApp
 from tui.screens.compare import StoredCompareScreen
 from tui.screens.help import HelpScreen
 from tui.screens.runs import RunsScreen
 from tui.screens.sql import ExportScreen, HistoryScreen, SqlScreen
-
-
-async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.05)
-
-
-class NoModels(Session):
-    """A session that never loads models: these tests are about reading the store."""
-
-    def load_model(self, role: Any, on_status: Any = None) -> Any:
-        raise RuntimeError("models are not loaded in this test")
 
 
 def make_app(tmp_path: Path, store: Store, mode: str = "runs") -> TunelensApp:

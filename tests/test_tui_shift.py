@@ -4,20 +4,17 @@ for a pair with two tokenizers)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.style import Style
-from textual.pilot import Pilot
+from test_tui_support import NoModels, wait_for
 
 from engine.config import load_config
 from engine.pairs import load_pair
 from engine.records import Decoding
 from engine.runner import RunConfig, Runner
-from engine.session import Session
 from engine.shift import compute_shift, shift_for_generation
 from engine.storage import Store
 from engine.workload import build_workload, exemplar_source
@@ -25,21 +22,6 @@ from tui.app import TunelensApp
 from tui.screens.compare import StoredCompareScreen
 from tui.screens.runs import RunsScreen
 from tui.widgets import StreamText, shift_explanation, shift_styles
-
-
-async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.05)
-
-
-class NoModels(Session):
-    """Recorded answers need no model."""
-
-    def load_model(self, role: Any, on_status: Any = None) -> Any:
-        raise RuntimeError("not loaded in this test")
 
 
 def record_tiny_run(toml: Path, store: Store) -> str:

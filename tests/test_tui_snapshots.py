@@ -7,21 +7,18 @@ and look at the SVGs in tests/snapshots/ (the report opens them side by side).
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_textual_snapshot import SVGImageExtension
-from test_tui_support import fill_store, tiny_models_file
+from test_tui_support import NoModels, fill_store, tiny_models_file, wait_for
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from engine import browse
 from engine.records import Decoding
 from engine.runner import RunConfig
-from engine.session import Session
 from engine.storage import Store
 from tui.app import TunelensApp
 from tui.screens.compare import StoredCompareScreen
@@ -38,19 +35,6 @@ def _snapshot_dir(cls: type, *, test_location: Any) -> str:
 
 
 SVGImageExtension.dirname = classmethod(_snapshot_dir)  # type: ignore[method-assign,assignment]
-
-
-async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.05)
-
-
-class NoModels(Session):
-    def load_model(self, role: Any, on_status: Any = None) -> Any:
-        raise RuntimeError("not loaded in snapshots")
 
 
 def store_app(tmp_path: Path, mode: str) -> TunelensApp:

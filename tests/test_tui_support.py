@@ -8,14 +8,35 @@ have fixed content. `tiny_models_file` points a models.toml at the tiny generate
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from textual.pilot import Pilot
+
 from engine.records import Item
+from engine.session import Session
 from engine.storage import GENERATION_COLUMNS, Store
 
 T0 = datetime(2026, 1, 2, 10, 0, 0)
+
+
+async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Let the app run until `cond` holds (workers finish off the event loop)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+
+
+class NoModels(Session):
+    """A session that never loads models: these tests are about reading the store."""
+
+    def load_model(self, role: Any, on_status: Any = None) -> Any:
+        raise RuntimeError("models are not loaded in this test")
 
 ITEMS = [
     Item("embedded", "apples-1", "Ann has 3 apples and buys 4 more. How many apples does she have?",
