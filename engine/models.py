@@ -25,6 +25,10 @@ from engine.sources import ResolvedModel
 _PATCH_LOCK = threading.Lock()
 
 
+class PromptTooLong(ValueError):
+    """A prompt that does not fit the context: that answer cannot be made, the run goes on."""
+
+
 class ModelLoadError(RuntimeError):
     """A GGUF that llama.cpp could not load; one line for the user."""
 
@@ -272,7 +276,7 @@ class Model:
         # llama.cpp rounds the context up (to 256 cells); the wrapper's buffers hold what was asked.
         n_ctx = min(self.llm.n_ctx(), self.settings.n_ctx)
         if n_prompt >= n_ctx:
-            raise ValueError(
+            raise PromptTooLong(
                 f"prompt is {n_prompt} tokens, the context holds {n_ctx} "
                 f"(raise n_ctx in models.toml or use fewer shots)"
             )

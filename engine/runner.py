@@ -25,7 +25,7 @@ from typing import Any
 from engine.cot_decoding import path_confidence
 from engine.defaults import DEFAULT_PARALLEL_ITEMS, DEFAULT_SIDE_BY_SIDE
 from engine.grading import grade_with_span
-from engine.models import Model, llama_cpp_version, share_cpu
+from engine.models import Model, PromptTooLong, llama_cpp_version, share_cpu
 from engine.prompts import RenderedPrompt, check_mode, render
 from engine.records import ROLES, Decoding, Exemplar, Generation, Grade, Item, Role
 from engine.storage import Store, generation_key
@@ -304,11 +304,19 @@ class RunPlan:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A planned answer that could not be made (its prompt does not fit the context)."""
+
+    call: Call
+    reason: str
+
+
+@dataclass(frozen=True)
 class Progress:
     """Reported after each answer, for progress bars."""
 
     role: Role
-    answer: Answer
+    answer: Answer | None  # None: the call was skipped (see Runner.skipped)
     done: int
     total: int
 
@@ -360,6 +368,7 @@ class Runner:
         self.exemplar_source = exemplar_source
         self.kind = kind
         self.cancel = threading.Event()
+        self.skipped: list[Skipped] = []
 
     def plan(self, run_id: str) -> RunPlan:
         cfg = self.config
@@ -449,6 +458,11 @@ class Runner:
                 if payload is None:
                     running -= 1
                     continue
+                if isinstance(payload, Skipped):
+                    self.skipped.append(payload)
+                    done += 1
+                    yield Progress(role, None, done, plan.total)
+                    continue
                 if isinstance(payload, BaseException):
                     error = error or payload
                     self.cancel.set()
@@ -520,19 +534,25 @@ class Runner:
         cot = cfg.decoding.strategy == "cot-decoding"
         try:
             for call, prompt, forced in self._prepared(role, calls):
-                answer = ask(
-                    model,
-                    role,
-                    call.item,
-                    prompt,
-                    cfg.decoding,
-                    run_id=run_id,
-                    sample_index=call.sample_index,
-                    grader=cfg.grader,
-                    cancel=self.cancel,
-                    forced=forced,
-                    want_margins=cot,
-                )
+                try:
+                    answer = ask(
+                        model,
+                        role,
+                        call.item,
+                        prompt,
+                        cfg.decoding,
+                        run_id=run_id,
+                        sample_index=call.sample_index,
+                        grader=cfg.grader,
+                        cancel=self.cancel,
+                        forced=forced,
+                        want_margins=cot,
+                    )
+                except PromptTooLong as exc:
+                    # Nothing is recorded for it (a fake wrong answer would bias accuracy); the
+                    # run reports what it skipped and why.
+                    results.put((role, Skipped(call, str(exc))))
+                    continue
                 if answer.generation.finish_reason == "cancelled":
                     break  # a half answer is not recorded: a resumed run redoes it
                 results.put((role, answer))

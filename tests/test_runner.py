@@ -164,3 +164,24 @@ def test_cli_killed_run_resumes(tiny_models_toml: Path, gsm8k_file: Path, tmp_pa
     assert set(before) <= set(rows)
     assert store.query("SELECT count(*), any_value(status) FROM runs").rows == [(1, "completed")]
     assert "accuracy" in done.stdout  # the summary table
+
+
+def test_prompt_too_long_is_skipped_and_reported(
+    tiny_models_toml: Path, gsm8k_file: Path, tmp_path: Path
+) -> None:
+    # 8 GSM8K exemplars do not fit a 1024-token context: the answers are skipped, not faked, and
+    # the run goes on to the modes that fit.
+    db = tmp_path / "long.duckdb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tunelens", "--headless", "--pair", "tiny",
+         "--models", str(tiny_models_toml), "--dataset", "gsm8k", "--data-file", str(gsm8k_file),
+         "--limit", "2", "--max-tokens", "8", "--mode", "few-shot-cot,zero-shot",
+         "--db", str(db)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "skipped 4 answers" in proc.stderr and "context holds" in proc.stderr
+    rows = Store(db).query("SELECT DISTINCT mode FROM generations").rows
+    assert rows == [("zero-shot",)]

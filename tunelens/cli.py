@@ -62,6 +62,7 @@ def _is_user_facing(exc: Exception) -> bool:
         "PromptError",
         "GradeInputError",
         "PerturbationError",
+        "PromptTooLong",
     }
     return any(cls.__name__ in names for cls in type(exc).__mro__)
 

@@ -118,6 +118,9 @@ def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = Fal
         with progress:
             task = progress.add_task("answers", total=plan.total, acc="", tok_s=None)
             for p in runner.execute(plan):
+                if p.answer is None:  # skipped: reported after the run
+                    progress.update(task, advance=1)
+                    continue
                 tokens += p.answer.generation.tokens
                 c = correct[p.role]
                 c[0] += int(p.answer.grade.correct)
@@ -138,6 +141,12 @@ def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = Fal
     elapsed = time.perf_counter() - t0
 
     print_summary(out, store, plan.run_id)
+    if runner.skipped:
+        first = runner.skipped[0]
+        console.print(
+            f"[yellow]skipped {len(runner.skipped)} answers[/] that could not be made, first: "
+            f"{first.call.role} {first.call.item.item_id} ({first.call.mode}): {first.reason}"
+        )
     console.print(f"{elapsed:.1f} s, run id {plan.run_id}, store {store.path}")
     if status == "interrupted":
         console.print(
