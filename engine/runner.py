@@ -487,9 +487,13 @@ class Runner:
             raise error
 
     def _prepared(
-        self, role: Role, calls: Sequence[Call]
+        self, role: Role, calls: Sequence[Call], on_skip: Callable[[Skipped], None]
     ) -> Iterator[tuple[Call, RenderedPrompt, tuple[int, ...]]]:
-        """Each call's prompt, and for cot-decoding the forced first token of its branch."""
+        """Each call's prompt, and for cot-decoding the forced first token of its branch.
+
+        A prompt longer than the context is reported to `on_skip` and not yielded: nothing is
+        recorded for it (a fake wrong answer would bias accuracy), for every decoding path alike.
+        """
         model = self.models[role]
         cfg = self.config
         cot = cfg.decoding.strategy == "cot-decoding"
@@ -507,6 +511,11 @@ class Runner:
                 chat_template=cfg.chat_template,
                 system_prompt=cfg.system_prompt,
             )
+            try:
+                model.budget(len(model.tokenize(prompt.text, special=prompt.special)), cfg.decoding)
+            except PromptTooLong as exc:
+                on_skip(Skipped(call, str(exc)))
+                continue
             forced: tuple[int, ...] = ()
             if cot:
                 # Branch k of an item starts with the k-th most likely first token.
@@ -533,26 +542,21 @@ class Runner:
         cfg = self.config
         cot = cfg.decoding.strategy == "cot-decoding"
         try:
-            for call, prompt, forced in self._prepared(role, calls):
-                try:
-                    answer = ask(
-                        model,
-                        role,
-                        call.item,
-                        prompt,
-                        cfg.decoding,
-                        run_id=run_id,
-                        sample_index=call.sample_index,
-                        grader=cfg.grader,
-                        cancel=self.cancel,
-                        forced=forced,
-                        want_margins=cot,
-                    )
-                except PromptTooLong as exc:
-                    # Nothing is recorded for it (a fake wrong answer would bias accuracy); the
-                    # run reports what it skipped and why.
-                    results.put((role, Skipped(call, str(exc))))
-                    continue
+            skip = lambda s: results.put((role, s))  # noqa: E731
+            for call, prompt, forced in self._prepared(role, calls, skip):
+                answer = ask(
+                    model,
+                    role,
+                    call.item,
+                    prompt,
+                    cfg.decoding,
+                    run_id=run_id,
+                    sample_index=call.sample_index,
+                    grader=cfg.grader,
+                    cancel=self.cancel,
+                    forced=forced,
+                    want_margins=cot,
+                )
                 if answer.generation.finish_reason == "cancelled":
                     break  # a half answer is not recorded: a resumed run redoes it
                 results.put((role, answer))
@@ -576,7 +580,8 @@ class Runner:
         cot = cfg.decoding.strategy == "cot-decoding"
 
         def requests() -> Iterator[Request]:
-            for call, prompt, forced in self._prepared(role, calls):
+            skip = lambda s: results.put((role, s))  # noqa: E731
+            for call, prompt, forced in self._prepared(role, calls, skip):
                 yield Request(
                     prompt.text,
                     with_prompt_stops(cfg.decoding, prompt),

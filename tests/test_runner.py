@@ -10,6 +10,8 @@ import time
 from itertools import islice
 from pathlib import Path
 
+import pytest
+
 from engine.config import load_config
 from engine.pairs import load_pair
 from engine.records import Decoding
@@ -166,8 +168,9 @@ def test_cli_killed_run_resumes(tiny_models_toml: Path, gsm8k_file: Path, tmp_pa
     assert "accuracy" in done.stdout  # the summary table
 
 
+@pytest.mark.parametrize("parallel_items", ["1", "2"])
 def test_prompt_too_long_is_skipped_and_reported(
-    tiny_models_toml: Path, gsm8k_file: Path, tmp_path: Path
+    tiny_models_toml: Path, gsm8k_file: Path, tmp_path: Path, parallel_items: str
 ) -> None:
     # 8 GSM8K exemplars do not fit a 1024-token context: the answers are skipped, not faked, and
     # the run goes on to the modes that fit.
@@ -176,7 +179,7 @@ def test_prompt_too_long_is_skipped_and_reported(
         [sys.executable, "-m", "tunelens", "--headless", "--pair", "tiny",
          "--models", str(tiny_models_toml), "--dataset", "gsm8k", "--data-file", str(gsm8k_file),
          "--limit", "2", "--max-tokens", "8", "--mode", "few-shot-cot,zero-shot",
-         "--db", str(db)],
+         "--parallel-items", parallel_items, "--db", str(db)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env={**os.environ, "COLUMNS": "200"},
     )
