@@ -29,11 +29,11 @@ FEWSHOT_SEED = 1234
 def demo_models(threads: int = THREADS, roles: Sequence[str] = ("base", "instruct")) -> dict:
     """The demo pair (gemma-3-270m base, SmolLM2-135M-Instruct), each with `threads` threads.
 
-    Loaded through engine.models.Model (use_extra_bufts off: the AMX crash), like the app does.
+    Loaded through engine.inference.llama.Model (use_extra_bufts off: the AMX crash), like the app does.
     """
-    from engine.config import load_config
-    from engine.models import Model
-    from engine.sources import resolve
+    from engine.inference.config import load_config
+    from engine.inference.llama import Model
+    from engine.inference.sources import resolve
 
     cfg = load_config(REPO / "models.toml")
     pair = cfg.pair("demo")
@@ -46,13 +46,13 @@ def demo_models(threads: int = THREADS, roles: Sequence[str] = ("base", "instruc
 
 
 def fewshot_exemplars(shots: int = 8) -> list[Any]:
-    from engine.datasets import load_exemplars
+    from engine.data.datasets import load_exemplars
 
     return load_exemplars("gsm8k", shots, FEWSHOT_SEED, train_file=str(GSM8K_TRAIN))
 
 
 def gsm8k_items(n: int) -> list[Any]:
-    from engine.datasets import load_items
+    from engine.data.datasets import load_items
 
     return list(load_items("gsm8k", str(GSM8K_TEST), limit=n).items)
 

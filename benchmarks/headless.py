@@ -35,9 +35,9 @@ def one_run(
     models: dict[str, Any], n_items: int, parallel: int, mode: str, max_tokens: int, db: Path
 ) -> tuple[float, dict[tuple[str, str], str], int]:
     from engine.records import Decoding
-    from engine.runner import RunConfig, Runner
-    from engine.storage import Store
-    from engine.workload import build_workload, exemplar_source
+    from engine.run.runner import RunConfig, Runner
+    from engine.run.workload import build_workload, exemplar_source
+    from engine.store.store import Store
 
     config = RunConfig(
         pair="demo",

@@ -28,7 +28,7 @@ def _ttft(model: Any, prompt: Any) -> float:
 
 def run(n_items: int = 6, check_tokens: int = 96) -> dict[str, Any]:
     from engine.records import Decoding
-    from engine.runner import prompt_for
+    from engine.run.runner import prompt_for
 
     models = demo_models()
     exemplars = fewshot_exemplars(8)

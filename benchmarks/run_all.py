@@ -90,7 +90,7 @@ def summary(res: dict[str, Any]) -> str:
                      f"{s['accuracy_all_runs_s']:.3f} s", "< 1 s",
                      _ok(s["accuracy_all_runs_s"] < 1)])  # fmt: skip
         br = s["build_report_s"]
-        rows.append([f"engine.report.build_report over {s['rows']:,} rows",
+        rows.append([f"engine.analysis.report.build_report over {s['rows']:,} rows",
                      "stopped" if br is None else f"{br:.1f} s", "< 1 s",
                      _ok(br is not None and br < 1)])  # fmt: skip
     if "startup" in res:

@@ -3,7 +3,7 @@
     python -m benchmarks.side_by_side [--rounds 3] [--max-tokens 128]
 
 What the app does for every question: one worker per model, both started together. Modes
-(engine.models.share_cpu, `[engine] side_by_side` in models.toml):
+(engine.inference.llama.share_cpu, `[engine] side_by_side` in models.toml):
   sequential  one answer, then the other, each with all THREADS threads (the reference)
   parallel    both at once, each with all THREADS threads (2 x THREADS threads on THREADS cores)
   split       both at once, THREADS/2 threads each
@@ -68,8 +68,8 @@ def answer_pair(models: dict[str, Any], prompts: dict[str, Any], max_tokens: int
 
 
 def run(rounds: int = 3, max_tokens: int = 128) -> dict[str, Any]:
-    from engine.models import share_cpu
-    from engine.runner import prompt_for
+    from engine.inference.llama import share_cpu
+    from engine.run.runner import prompt_for
 
     models = demo_models(threads=0)  # 0: share_cpu decides, out of THREADS cores
     item = gsm8k_items(1)[0]

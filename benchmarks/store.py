@@ -6,8 +6,8 @@ Inserts go through `Store.insert_generations` exactly as runs write (the headles
 flushes 32 rows at a time, the app one row at a time; a bulk import would send thousands).
 For the report, a temporary store is filled by SQL with `--rows` synthetic generations (4 runs,
 base and instruct, 20% perturbed variants, one grade each) and timed: the run summary the
-headless run ends with (engine.summary.SUMMARY_SQL), an accuracy-by-setting aggregate with the
-report's de-duplication done in SQL, and engine.report.build_report (answers loaded into Python),
+headless run ends with (engine.store.summary.SUMMARY_SQL), an accuracy-by-setting aggregate with the
+report's de-duplication done in SQL, and engine.analysis.report.build_report (answers loaded into Python),
 in a subprocess with a time limit.
 """
 
@@ -43,7 +43,7 @@ FROM latest GROUP BY ALL ORDER BY ALL
 
 def synthetic_row(i: int, run_id: str) -> dict[str, Any]:
     """A generation row shaped like the runner's (prompt and output of realistic length)."""
-    from engine.storage import generation_key
+    from engine.store.store import generation_key
 
     role = "base" if i % 2 else "instruct"
     return {
@@ -64,7 +64,7 @@ def synthetic_row(i: int, run_id: str) -> dict[str, Any]:
 
 
 def insert_rate(n_rows: int, batch: int, db: Path) -> float:
-    from engine.storage import Store
+    from engine.store.store import Store
 
     store = Store(db)
     store.ensure()
@@ -82,7 +82,7 @@ def insert_rate(n_rows: int, batch: int, db: Path) -> float:
 
 def fill(db: Path, n_rows: int) -> None:
     """n_rows synthetic generations (and grades) written by SQL: 4 runs, 2 roles."""
-    from engine.storage import Store
+    from engine.store.store import Store
 
     store = Store(db)
     store.ensure()
@@ -137,9 +137,9 @@ def timed(fn: Any, repeat: int = 3) -> float:
 
 
 def build_report_time(db: Path, timeout_s: float) -> float | None:
-    """engine.report.build_report over the whole store, in a subprocess; None past the limit."""
+    """engine.analysis.report.build_report over the whole store, in a subprocess; None past the limit."""
     code = (
-        "import sys, time; from engine.storage import Store; from engine.report import "
+        "import sys, time; from engine.store.store import Store; from engine.analysis.report import "
         "build_report; s = Store(sys.argv[1]); t = time.perf_counter(); build_report(s); "
         "print(time.perf_counter() - t)"
     )
@@ -163,8 +163,8 @@ def build_report_time(db: Path, timeout_s: float) -> float | None:
 def run(
     n_rows: int = 1_000_000, insert_rows: int = 4000, report_timeout_s: float = 300.0
 ) -> dict[str, Any]:
-    from engine.storage import Store
-    from engine.summary import SUMMARY_SQL
+    from engine.store.store import Store
+    from engine.store.summary import SUMMARY_SQL
 
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,7 +182,7 @@ def run(
         results["summary_one_run_s"] = timed(lambda: store.query(SUMMARY_SQL, ["run0"]))
         results["accuracy_all_runs_s"] = timed(lambda: store.query(ACCURACY_SQL))
         try:
-            from engine.report import ReportFilters, load_answers
+            from engine.analysis.report import ReportFilters, load_answers
 
             results["report_load_answers_s"] = timed(
                 lambda: load_answers(store, ReportFilters()), repeat=1
@@ -204,9 +204,9 @@ def report(r: dict[str, Any]) -> str:
          f"{r['summary_one_run_s']:.3f} s"],
         [f"accuracy by setting, de-duplicated in SQL, {r['rows']:,} rows",
          f"{r['accuracy_all_runs_s']:.3f} s"],
-        [f"engine.report.load_answers, {r['rows']:,} rows into Python",
+        [f"engine.analysis.report.load_answers, {r['rows']:,} rows into Python",
          f"{r['report_load_answers_s']:.2f} s"],
-        [f"engine.report.build_report, {r['rows']:,} rows",
+        [f"engine.analysis.report.build_report, {r['rows']:,} rows",
          f"> {r['report_timeout_s']:.0f} s (stopped)" if br is None else f"{br:.2f} s"],
     ]  # fmt: skip
     return table(["operation", "result"], rows)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from engine.errors import PromptError
 from engine.records import Exemplar, Item
 
 MODES: dict[str, str] = {
@@ -36,10 +37,6 @@ _MEDCALC_FORMAT = {
     "date": "a date in MM/DD/YYYY format",
     "gestational_age": "a pair (weeks, days)",
 }
-
-
-class PromptError(ValueError):
-    """A prompt that cannot be rendered (bad template, unknown mode); one line for the user."""
 
 
 @dataclass(frozen=True)

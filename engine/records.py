@@ -12,6 +12,21 @@ from typing import Any, Literal
 Role = Literal["base", "instruct"]
 ROLES: tuple[Role, Role] = ("base", "instruct")
 
+# Prompt modes, in the order tables and menus show them (engine.prompts renders each).
+Mode = Literal["zero-shot", "zero-shot-cot", "few-shot-cot"]
+MODES: tuple[Mode, ...] = ("zero-shot", "zero-shot-cot", "few-shot-cot")
+MODE_LABELS: dict[str, str] = {
+    "zero-shot": "zero-shot",
+    "zero-shot-cot": "zero-shot CoT",
+    "few-shot-cot": "few-shot CoT",
+}
+MODE_ORDER: dict[str, int] = {m: i for i, m in enumerate(MODES)}
+ZERO_SHOT_MODES: tuple[Mode, ...] = ("zero-shot", "zero-shot-cot")
+FEW_SHOT_MODE: Mode = "few-shot-cot"
+
+# The perturbation value of an unperturbed item, wherever variants are listed or filtered.
+ORIGINAL = "original"
+
 # What kind of gold answer an item has; graders dispatch on it.
 AnswerType = Literal["number", "decimal", "integer", "date", "gestational_age", "text"]
 
@@ -61,6 +76,9 @@ class Grade:
     rule: str  # which extraction rule matched, e.g. "answer-is", "boxed", "last-number", "none"
     grader: str  # which grader produced it, e.g. "gsm8k", "medcalc", "math-verify"
     detail: str = ""
+    # Where the extracted answer sits in the output (character offsets), so that the app and the
+    # reports highlight it without extracting it again.
+    span: tuple[int, int] | None = None
 
 
 Strategy = Literal["greedy", "sample", "cot-decoding"]

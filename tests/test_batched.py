@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.batched import BatchedDecoder, Request
-from engine.config import load_config
-from engine.models import Model, share_cpu
-from engine.pairs import load_pair
+from engine.inference.batched import BatchedDecoder, Request
+from engine.inference.config import load_config
+from engine.inference.llama import Model, share_cpu
+from engine.inference.pairs import load_pair
 from engine.records import Decoding
 
 EXEMPLARS = "".join(
@@ -165,9 +165,9 @@ def test_share_cpu_split_and_alternate(tiny: dict[str, Model]) -> None:
 
 
 def _run_outputs(toml: Path, data: Path, tmp: Path, name: str, **kw) -> list[tuple]:
-    from engine.runner import RunConfig, Runner
-    from engine.storage import Store
-    from engine.workload import build_workload, exemplar_source
+    from engine.run.runner import RunConfig, Runner
+    from engine.run.workload import build_workload, exemplar_source
+    from engine.store.store import Store
 
     config = RunConfig(
         pair="tiny",
@@ -228,7 +228,7 @@ def test_runner_rows_identical_with_parallel_items(
 
 
 def test_parallel_items_and_side_by_side_do_not_change_the_run_hash() -> None:
-    from engine.runner import RunConfig
+    from engine.run.runner import RunConfig
 
     a = RunConfig(pair="demo", dataset="embedded")
     b = RunConfig(pair="demo", dataset="embedded", parallel_items=1, side_by_side="sequential")

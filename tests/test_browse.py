@@ -1,4 +1,4 @@
-"""engine.browse: the SQL behind the Runs and SQL screens, on a prefilled store."""
+"""engine.store.browse: the SQL behind the Runs and SQL screens, on a prefilled store."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from test_tui_support import fill_store, wide_store
 
-from engine import browse
-from engine.storage import Store, StoreError
+from engine.store import browse
+from engine.store.store import Store, StoreError
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.storage import Store
+from engine.store.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 

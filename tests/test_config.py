@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import ConfigError, load_config, parse_config
+from engine.inference.config import ConfigError, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
 

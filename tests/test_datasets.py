@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import engine.datasets as ds
-from engine.datasets import (
+import engine.data.datasets as ds
+from engine.data.datasets import (
     DATASETS,
     GSM8K_COT_EXEMPLARS,
     DatasetError,
@@ -166,7 +166,7 @@ def test_offline_hub_gives_one_line_error_naming_data_file(monkeypatch) -> None:
 def test_offline_hub_with_the_real_datasets_package_fails_fast(tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(REPO)}
-    code = ("from engine.datasets import load_items, DatasetError\n"
+    code = ("from engine.data.datasets import load_items, DatasetError\n"
             "try:\n    load_items('gsm8k')\nexcept DatasetError as e:\n    print('ERR', e)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=120, check=True)

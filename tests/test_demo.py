@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.storage import Store
+from engine.store.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 GEMMA_SHA = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"

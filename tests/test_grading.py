@@ -1,4 +1,4 @@
-"""Tests for engine.grading: answer extraction rules, GSM8K and MedCalc grading, math-verify,
+"""Tests for engine.grading.graders: answer extraction rules, GSM8K and MedCalc grading, math-verify,
 and the `tunelens grade` record processing."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import grading
-from engine.grading import (
+from engine.grading import graders as grading
+from engine.grading.graders import (
     GRADERS,
     GradeInputError,
     default_grader,

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.datasets import load_items
-from engine.perturbations import (
+from engine.data.datasets import load_items
+from engine.data.embedded.templates import FEMALE_NAMES, MALE_NAMES, default_items, get_template
+from engine.perturb.perturbations import (
     _FEMALE_RECOGNISED,
     PERTURBATIONS,
     numbers_coverage,
@@ -27,7 +28,6 @@ from engine.perturbations import (
     variant_id,
 )
 from engine.records import Item
-from engine.templates import FEMALE_NAMES, MALE_NAMES, default_items, get_template
 
 REPO = Path(__file__).resolve().parents[1]
 GSM8K_TEST = REPO.parent / "shared" / "datasets" / "gsm8k" / "test.jsonl"
@@ -307,7 +307,7 @@ def test_different_seeds_give_different_variants(gsm8k: list[Item]) -> None:
 
 def test_variants_do_not_depend_on_python_hash_seed(gsm8k: list[Item]) -> None:
     code = (
-        "import json; from engine.datasets import load_items; from engine.perturbations import "
+        "import json; from engine.data.datasets import load_items; from engine.perturb.perturbations import "
         f"perturb; items = load_items('gsm8k', {str(GSM8K_TEST)!r}, limit=40).items; "
         "print(json.dumps([[v.question, v.gold] if v else None for n in "
         "('numbers', 'names', 'irrelevant', 'format') for v in (perturb(i, [n], 9) "

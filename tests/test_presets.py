@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import stats
-from engine.presets import PRESETS, preset_configs, preset_table, run_preset
-from engine.storage import Store
+from engine.analysis import stats
+from engine.run.presets import PRESETS, preset_configs, preset_table, run_preset
+from engine.store.store import Store
 
 
 def test_instruct_vs_base_is_the_papers_gsm8k_protocol() -> None:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from engine import report as rp
-from engine import stats
+from engine.analysis import report as rp
+from engine.analysis import stats
 from engine.records import Item
-from engine.storage import Store, generation_key
+from engine.store.store import Store, generation_key
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 
@@ -352,7 +352,7 @@ def test_cli_report_and_plots(store: Store, tmp_path: Path, capsys: pytest.Captu
 
 
 def test_terminal_plots(store: Store) -> None:
-    from engine.plots import draw_plotext, terminal_plots
+    from engine.render.plots import draw_plotext, terminal_plots
 
     report = rp.build_report(store)
     plots = terminal_plots(report)

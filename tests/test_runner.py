@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_config
-from engine.pairs import load_pair
+from engine.inference.config import load_config
+from engine.inference.pairs import load_pair
 from engine.records import Decoding
-from engine.runner import RunConfig, Runner
-from engine.storage import Store
-from engine.workload import build_workload, exemplar_source
+from engine.run.runner import RunConfig, Runner
+from engine.run.workload import build_workload, exemplar_source
+from engine.store.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """Token distribution shift on tiny same-vocabulary GGUF pairs, checked against a reference that
 teacher-forces one token at a time (tinygguf.reference_ranks_one_by_one), independent of
-engine.shift."""
+engine.analysis.shift."""
 
 from __future__ import annotations
 
@@ -10,12 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.config import load_config
-from engine.pairs import load_pair
-from engine.records import Decoding
-from engine.report import ReportFilters, build_report
-from engine.runner import RunConfig, Runner
-from engine.shift import (
+from engine.analysis.report import ReportFilters, build_report
+from engine.analysis.shift import (
     ShiftError,
     char_spans,
     check_same_tokenizer,
@@ -25,8 +21,12 @@ from engine.shift import (
     shift_for_generation,
     shift_report,
 )
-from engine.storage import Store
-from engine.workload import build_workload, exemplar_source
+from engine.inference.config import load_config
+from engine.inference.pairs import load_pair
+from engine.records import Decoding
+from engine.run.runner import RunConfig, Runner
+from engine.run.workload import build_workload, exemplar_source
+from engine.store.store import Store
 
 
 @dataclass

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import HubSource, ModelSpec, PackageSource
-from engine.sources import SourceError, file_sha256, resolve
+from engine.inference.config import HubSource, ModelSpec, PackageSource
+from engine.inference.sources import SourceError, file_sha256, resolve
 
 
 def _fake_hub(root: Path, repo: str, filename: str, data: bytes) -> str:

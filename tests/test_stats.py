@@ -1,4 +1,4 @@
-"""engine.stats against hand-checked values and independent closed forms."""
+"""engine.analysis.stats against hand-checked values and independent closed forms."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import stats
+from engine.analysis import stats
 
 Z = 1.959963984540054  # standard normal 97.5% quantile
 

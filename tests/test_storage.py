@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.records import Item
-from engine.storage import SCHEMA_VERSION, Store, StoreError, check_read_only, generation_key
+from engine.store.store import SCHEMA_VERSION, Store, StoreError, check_read_only, generation_key
 
 
 def _row(run_id: str, item_id: str, role: str, correct: bool) -> dict:
@@ -138,7 +138,7 @@ def test_other_process_can_read_between_writes(tmp_path: Path) -> None:
     store = _store(tmp_path)
     store.insert_generations([_row("r1", "a", "base", True)])
     code = (
-        "from engine.storage import Store;"
+        "from engine.store.store import Store;"
         f"print(Store({str(store.path)!r}).query('SELECT count(*) FROM generations').rows[0][0])"
     )
     out = subprocess.run(

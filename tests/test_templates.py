@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.datasets import load_items
-from engine.templates import (
+from engine.data.datasets import load_items
+from engine.data.embedded.templates import (
     FEMALE_NAMES,
     MALE_NAMES,
     TEMPLATES,
@@ -25,7 +25,7 @@ from engine.templates import (
 
 # --------------------------------------------------------------------------- an independent
 # evaluator: a recursive-descent parser over + - * / ( ) and integers, written separately from
-# engine.templates.evaluate (which walks Python's AST), so answers are checked two ways.
+# engine.data.embedded.templates.evaluate (which walks Python's AST), so answers are checked two ways.
 
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|(\w+)|(.))")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.storage import Store
+from engine.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 100, 30

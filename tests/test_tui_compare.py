@@ -13,9 +13,9 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from engine.records import Decoding
-from engine.runner import RunConfig
-from engine.session import Session
-from engine.storage import Store
+from engine.run.runner import RunConfig
+from engine.run.session import Session
+from engine.store.store import Store
 from tui.app import TunelensApp
 from tui.screens.compare import CompareScreen
 from tui.widgets import QuestionView, StreamText

@@ -13,9 +13,9 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Select, SelectionList
 from textual_plotext import PlotextPlot
 
-from engine.report import build_report
-from engine.runner import RunConfig
-from engine.storage import Store
+from engine.analysis.report import build_report
+from engine.run.runner import RunConfig
+from engine.store.store import Store
 from tui.app import TunelensApp
 from tui.screens.help import HelpScreen
 from tui.screens.report import ReportScreen, RunPickerScreen
@@ -150,16 +150,16 @@ async def test_report_tables_plots_and_filters(tmp_path: Path, store: Store) -> 
 
 async def test_report_builds_in_a_worker(tmp_path: Path, store: Store,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.report
+    import engine.analysis.report
 
-    real = engine.report.build_report
+    real = engine.analysis.report.build_report
     gate = threading.Event()
 
     def held(*args: Any, **kw: Any) -> Any:
         gate.wait(20)  # the build cannot finish until the test has used the UI
         return real(*args, **kw)
 
-    monkeypatch.setattr(engine.report, "build_report", held)
+    monkeypatch.setattr(engine.analysis.report, "build_report", held)
     async with make_app(tmp_path, store).run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ReportScreen))
         screen = pilot.app.screen

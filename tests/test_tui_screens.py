@@ -14,8 +14,8 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select
 
-from engine.runner import RunConfig
-from engine.storage import Store
+from engine.run.runner import RunConfig
+from engine.store.store import Store
 from tui.app import TunelensApp
 from tui.screens.compare import StoredCompareScreen
 from tui.screens.help import HelpScreen

@@ -11,13 +11,13 @@ import pytest
 from rich.style import Style
 from test_tui_support import NoModels, wait_for
 
-from engine.config import load_config
-from engine.pairs import load_pair
+from engine.analysis.shift import compute_shift, shift_for_generation
+from engine.inference.config import load_config
+from engine.inference.pairs import load_pair
 from engine.records import Decoding
-from engine.runner import RunConfig, Runner
-from engine.shift import compute_shift, shift_for_generation
-from engine.storage import Store
-from engine.workload import build_workload, exemplar_source
+from engine.run.runner import RunConfig, Runner
+from engine.run.workload import build_workload, exemplar_source
+from engine.store.store import Store
 from tui.app import TunelensApp
 from tui.screens.compare import StoredCompareScreen
 from tui.screens.runs import RunsScreen
@@ -182,10 +182,10 @@ async def test_live_t_scores_the_instruct_answer(tmp_path: Path, tiny_models_tom
 
 async def test_live_t_refuses_two_tokenizers(tmp_path: Path, tiny_models_toml: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.pairs
+    import engine.inference.pairs
 
     # The tiny models share a vocabulary; pretend they do not, as the demo pair's do not.
-    monkeypatch.setattr(engine.pairs, "same_tokenizer", lambda a, b: False)
+    monkeypatch.setattr(engine.inference.pairs, "same_tokenizer", lambda a, b: False)
     app = live_app(tmp_path, tiny_models_toml)
     async with app.run_test(size=(80, 24)) as pilot:
         c = app.compare

@@ -16,10 +16,10 @@ from test_tui_support import NoModels, fill_store, tiny_models_file, wait_for
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from engine import browse
 from engine.records import Decoding
-from engine.runner import RunConfig
-from engine.storage import Store
+from engine.run.runner import RunConfig
+from engine.store import browse
+from engine.store.store import Store
 from tui.app import TunelensApp
 from tui.screens.compare import StoredCompareScreen
 from tui.screens.report import ReportScreen

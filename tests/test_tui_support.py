@@ -17,8 +17,8 @@ from typing import Any
 from textual.pilot import Pilot
 
 from engine.records import Item
-from engine.session import Session
-from engine.storage import GENERATION_COLUMNS, Store
+from engine.run.session import Session
+from engine.store.store import GENERATION_COLUMNS, Store
 
 T0 = datetime(2026, 1, 2, 10, 0, 0)
 

@@ -3,8 +3,8 @@ and one store.
 
 Each screen is a Textual mode with its own stack, so switching keeps what a screen shows (a
 stream keeps streaming while you query its first answers). The app holds no model or SQL logic:
-the compare screen drives `engine.session.Session`, the report calls `engine.report`, the others
-read through `engine.browse`.
+the compare screen drives `engine.run.session.Session`, the report calls `engine.analysis.report`, the others
+read through `engine.store.browse`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from tui.screens.runs import RunsScreen
 from tui.screens.sql import SqlScreen
 
 if TYPE_CHECKING:
-    from engine.runner import RunConfig
-    from engine.session import Session
-    from engine.storage import Store
+    from engine.run.runner import RunConfig
+    from engine.run.session import Session
+    from engine.store.store import Store
 
 DARK, LIGHT = "textual-dark", "textual-light"
 ENV_LOOP_PROBE = "TUNELENS_LOOP_PROBE"  # a file path: the app writes its event-loop pauses there
@@ -277,7 +277,7 @@ def terminal_guard(log_file: Path) -> Iterator[None]:
 
 def run_app(config: RunConfig, db: str | None) -> int:
     """Open the app on a store (default: the user's); returns the exit code for the CLI."""
-    from engine.storage import Store
+    from engine.store.store import Store
 
     store = Store(db)
     probe_path = os.environ.get(ENV_LOOP_PROBE)

@@ -2,7 +2,7 @@
 
 They only display: the screens decide what to show and where it comes from (the engine's live
 answers or the store's recorded ones), so one layout serves both. An instruct answer whose token
-shift is known (`engine.shift.TokenShift` rows) is coloured by class, with a legend; hovering a
+shift is known (`engine.analysis.shift.TokenShift` rows) is coloured by class, with a legend; hovering a
 token shows what the base model preferred there, and `AnswerPane.step_shift` walks the tokens the
 base model would not have chosen.
 """
@@ -26,7 +26,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from engine.shift import TokenShift
+    from engine.analysis.shift import TokenShift
 
 _WORDS = re.compile(r"\s+|[^\s]+")
 
@@ -48,7 +48,7 @@ class PaneResult:
 
     @classmethod
     def from_answer(cls, answer: Any, gold: str | None) -> PaneResult:
-        """From `engine.runner.Answer` (a live generation)."""
+        """From `engine.run.runner.Answer` (a live generation)."""
         gen = answer.generation
         return cls(
             output=gen.text, span=answer.span, extracted=answer.grade.extracted,
@@ -59,7 +59,7 @@ class PaneResult:
 
     @classmethod
     def from_stored(cls, stored: Any, gold: str | None) -> PaneResult:
-        """From `engine.browse.StoredAnswer` (read from the store, no model involved)."""
+        """From `engine.store.browse.StoredAnswer` (read from the store, no model involved)."""
         return cls(
             output=stored.output or "", span=stored.span, extracted=stored.extracted,
             correct=stored.correct, gold=gold, ttft_s=stored.ttft_s,

@@ -7,10 +7,13 @@ Textual and `datasets` load only when a command needs them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from engine.defaults import DEFAULT_PARALLEL_ITEMS, DEFAULT_SIDE_BY_SIDE, SIDE_BY_SIDE
+from engine.errors import TunelensError, UsageError
+from engine.inference.defaults import DEFAULT_PARALLEL_ITEMS, DEFAULT_SIDE_BY_SIDE, SIDE_BY_SIDE
 
 COMMANDS: dict[str, str] = {
     "query": "run read-only SQL on the results store",
@@ -26,10 +29,6 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class UserError(Exception):
-    """Bad input, already phrased as one line; printed without a traceback."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -40,31 +39,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except UserError as exc:
+    except TunelensError as exc:
         print(f"tunelens: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        # Errors the engine phrased for users (ConfigError, DatasetError, StoreError...) carry a
-        # one-line message; anything else is a bug and keeps its traceback.
-        if _is_user_facing(exc):
-            print(f"tunelens: {exc}", file=sys.stderr)
-            return 2
-        raise
+        # Anything that is not a TunelensError is a bug: one short line, the traceback in the log.
+        if os.environ.get("TUNELENS_TRACEBACK"):
+            raise
+        log = _log_crash(exc)
+        print(
+            f"tunelens: internal error ({type(exc).__name__}: {_first_line(exc)}); "
+            f"the traceback is in {log}; set TUNELENS_TRACEBACK=1 to see it here",
+            file=sys.stderr,
+        )
+        return 1
 
 
-def _is_user_facing(exc: Exception) -> bool:
-    names = {
-        "ConfigError",
-        "DatasetError",
-        "StoreError",
-        "SourceError",
-        "ModelLoadError",
-        "PromptError",
-        "GradeInputError",
-        "PerturbationError",
-        "PromptTooLong",
-    }
-    return any(cls.__name__ in names for cls in type(exc).__mro__)
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else "no message"
+
+
+def _log_crash(exc: BaseException) -> str:
+    """Append the traceback to tunelens' log file and say where it is."""
+    import traceback
+    from datetime import datetime
+
+    from platformdirs import user_log_dir
+
+    try:
+        folder = Path(os.environ.get("TUNELENS_LOG_DIR") or user_log_dir("tunelens"))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "crash.log"
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- {datetime.now().isoformat()} tunelens {' '.join(sys.argv[1:])}\n")
+            fh.write("".join(traceback.format_exception(exc)))
+        return str(path)
+    except OSError:
+        traceback.print_exception(exc)
+        return "the output above"
 
 
 def _command_handler(name: str) -> Callable[[list[str]], int]:
@@ -203,35 +216,35 @@ def _run(argv: list[str]) -> int:
     return run_app(config, db=args.db)
 
 
-def build_run_config(args: argparse.Namespace):  # -> engine.runner.RunConfig
+def build_run_config(args: argparse.Namespace):  # -> engine.run.runner.RunConfig
     from engine.prompts import check_mode
     from engine.records import Decoding
 
     modes = tuple(check_mode(m.strip()) for m in args.mode.split(",") if m.strip())
     if not modes:
-        raise UserError("--mode: expected at least one mode")
+        raise UsageError("--mode: expected at least one mode")
     if args.limit is not None and args.limit < 1:
-        raise UserError("--limit: expected a positive number of items")
+        raise UsageError("--limit: expected a positive number of items")
     if args.samples < 1:
-        raise UserError("--samples: expected at least 1")
+        raise UsageError("--samples: expected at least 1")
     if args.max_tokens < 1:
-        raise UserError("--max-tokens: expected at least 1")
+        raise UsageError("--max-tokens: expected at least 1")
     perturb: tuple[tuple[str, ...], ...] = ()
     if args.perturb:
-        from engine.perturbations import parse_perturb_spec
+        from engine.perturb.perturbations import parse_perturb_spec
 
         try:
             perturb = tuple(tuple(g) for g in parse_perturb_spec(args.perturb))
         except ValueError as exc:
-            raise UserError(f"--perturb: {exc}") from None
+            raise UsageError(f"--perturb: {exc}") from None
     columns: tuple[tuple[str, str], ...] = ()
     if args.columns:
-        from engine.datasets import parse_column_map
+        from engine.data.datasets import parse_column_map
 
         try:
             columns = tuple(sorted(parse_column_map(args.columns).items()))
         except ValueError as exc:
-            raise UserError(f"--columns: {exc}") from None
+            raise UsageError(f"--columns: {exc}") from None
     samples = args.samples
     if args.strategy == "greedy":
         samples = 1
@@ -246,11 +259,11 @@ def build_run_config(args: argparse.Namespace):  # -> engine.runner.RunConfig
         seed=args.seed,
         samples=samples,
     )
-    from engine.runner import RunConfig
+    from engine.run.runner import RunConfig
 
     parallel_items = DEFAULT_PARALLEL_ITEMS if args.parallel_items is None else args.parallel_items
     if parallel_items < 1:
-        raise UserError("--parallel-items: expected at least 1")
+        raise UsageError("--parallel-items: expected at least 1")
 
     roles = ("base", "instruct") if args.role == "both" else (args.role,)
     return RunConfig(

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from tunelens.cli import UserError
+from engine.errors import UsageError
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def cmd_query(argv: list[str]) -> int:
     p.add_argument("--max-width", type=int, default=60, help="truncate table cells (table format)")
     _db_option(p)
     args = p.parse_args(argv)
-    from engine.storage import Store
+    from engine.store.store import Store
 
     sql = sys.stdin.read() if args.sql == "-" else args.sql
     result = Store(args.db).query(sql)
@@ -62,7 +62,7 @@ def cmd_db(argv: list[str]) -> int:
     p.add_argument("action", choices=["path", "info"])
     _db_option(p)
     args = p.parse_args(argv)
-    from engine.storage import Store
+    from engine.store.store import Store
 
     store = Store(args.db)
     if args.action == "path":
@@ -91,7 +91,7 @@ def cmd_grade(argv: list[str]) -> int:
     p.add_argument("file", help="JSONL file, or - for standard input")
     p.add_argument("--grader", help="force a grader (gsm8k, medcalc, math-verify)")
     args = p.parse_args(argv)
-    from engine.grading import grade_jsonl_records
+    from engine.grading.graders import grade_jsonl_records
 
     if args.file == "-":
         lines, source = sys.stdin, "<stdin>"
@@ -101,7 +101,7 @@ def cmd_grade(argv: list[str]) -> int:
     try:
         fh = open(args.file, encoding="utf-8")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise UserError(f"{args.file}: {exc.strerror}") from None
+        raise UsageError(f"{args.file}: {exc.strerror}") from None
     with fh:
         for rec in grade_jsonl_records(fh, source=args.file, grader=args.grader):
             print(json.dumps(rec, default=str))
@@ -114,7 +114,7 @@ def cmd_datasets(argv: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from engine.datasets import DATASETS
+    from engine.data.datasets import DATASETS
 
     table = Table(title="datasets (--dataset NAME)")
     for col in ("name", "what", "Hub id", "how to load"):
@@ -135,7 +135,7 @@ def cmd_models(argv: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from engine.config import load_config
+    from engine.inference.config import load_config
 
     cfg = load_config(args.models)
     console = Console()
@@ -161,7 +161,7 @@ def cmd_perturbations(argv: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from engine.perturbations import PERTURBATIONS
+    from engine.perturb.perturbations import PERTURBATIONS
 
     table = Table(title="perturbations")
     for col in ("name", "gold", "what it does"):
@@ -187,8 +187,8 @@ def _report_filter_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pair", help="only runs of this pair")
 
 
-def _report_filters(args: argparse.Namespace, **extra: Any):  # -> engine.report.ReportFilters
-    from engine.report import ReportFilters
+def _report_filters(args: argparse.Namespace, **extra: Any):  # -> engine.analysis.report.ReportFilters
+    from engine.analysis.report import ReportFilters
 
     return ReportFilters(
         runs=tuple(args.run), dataset=args.dataset, pair=args.pair, **extra
@@ -201,9 +201,9 @@ def _int_list(text: str | None, flag: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise UserError(f"{flag}: expected numbers separated by commas, got {text!r}") from None
+        raise UsageError(f"{flag}: expected numbers separated by commas, got {text!r}") from None
     if any(v < 1 for v in values):
-        raise UserError(f"{flag}: expected positive numbers")
+        raise UsageError(f"{flag}: expected positive numbers")
     return values
 
 
@@ -252,17 +252,17 @@ def cmd_report(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     _db_option(p)
     args = p.parse_args(argv)
-    from engine.storage import Store
+    from engine.store.store import Store
 
     if args.resamples < 100:
-        raise UserError("--resamples: expected at least 100")
+        raise UsageError("--resamples: expected at least 100")
     formats = tuple(f.strip() for f in args.plot_format.split(",") if f.strip())
     if any(f not in ("png", "svg") for f in formats) or not formats:
-        raise UserError("--plot-format: expected png, svg or png,svg")
+        raise UsageError("--plot-format: expected png, svg or png,svg")
     store = Store(args.db)
     if args.regrade:
         _regrade(store, args.regrade, _report_filters(args))
-    from engine.report import (
+    from engine.analysis.report import (
         RENDERERS,
         build_report,
         print_report,
@@ -289,7 +289,7 @@ def cmd_report(argv: list[str]) -> int:
     else:
         _emit(RENDERERS[args.format](report), args.out)
     if args.plot_dir:
-        from engine.plots import write_plots
+        from engine.render.plots import write_plots
 
         paths = write_plots(report, args.plot_dir, formats)
         print(f"{len(paths)} plot files in {args.plot_dir}", file=sys.stderr)
@@ -299,11 +299,11 @@ def cmd_report(argv: list[str]) -> int:
 
 
 def _regrade(store: Any, grader: str, filters: Any) -> None:
-    from engine.grading import GRADERS
-    from engine.report import regrade
+    from engine.analysis.report import regrade
+    from engine.grading.graders import GRADERS
 
     if grader not in GRADERS:
-        raise UserError(f"unknown grader {grader!r} (choose from {', '.join(GRADERS)})")
+        raise UsageError(f"unknown grader {grader!r} (choose from {', '.join(GRADERS)})")
     result = regrade(store, grader, filters)
     print(
         f"{grader}: graded {result.graded} answers ({result.already} already had its verdict, "
@@ -322,7 +322,7 @@ def cmd_regrade(argv: list[str]) -> int:
     _report_filter_options(p)
     _db_option(p)
     args = p.parse_args(argv)
-    from engine.storage import Store
+    from engine.store.store import Store
 
     _regrade(Store(args.db), args.grader, _report_filters(args))
     return 0
@@ -351,13 +351,13 @@ def cmd_shift(argv: list[str]) -> int:
     p.add_argument("--format", choices=["table", "csv", "json", "markdown"], default="table")
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
-        raise UserError("--limit: expected a positive number")
+        raise UsageError("--limit: expected a positive number")
     from rich.console import Console
 
-    from engine.config import load_config
-    from engine.report import ReportFilters
-    from engine.shift import ShiftError, compute_shift, shift_report, shift_tables
-    from engine.storage import Store
+    from engine.analysis.report import ReportFilters
+    from engine.analysis.shift import ShiftError, compute_shift, shift_report, shift_tables
+    from engine.inference.config import load_config
+    from engine.store.store import Store
 
     store = Store(args.db)
     console = Console(stderr=True)
@@ -374,7 +374,7 @@ def cmd_shift(argv: list[str]) -> int:
                 on_progress=lambda n, total: status.update(f"token shift: answer {n}/{total}"),
             )
     except ShiftError as exc:
-        raise UserError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     share = result.shifted_share
     console.print(
         f"run {result.run_id}: scored {result.answers} instruct answers ({result.tokens} tokens) "
@@ -390,12 +390,12 @@ def cmd_shift(argv: list[str]) -> int:
         return 0
     tables = shift_tables(report)
     if args.format == "table":
-        from engine.report import rich_tables
+        from engine.analysis.report import rich_tables
 
         for renderable in rich_tables(tables):
             Console().print(renderable)
     else:
-        from engine.report import tables_csv, tables_json, tables_markdown
+        from engine.analysis.report import tables_csv, tables_json, tables_markdown
 
         render = {
             "csv": tables_csv,
@@ -407,7 +407,7 @@ def cmd_shift(argv: list[str]) -> int:
 
 
 def cmd_reproduce(argv: list[str]) -> int:
-    from engine.presets import PRESETS
+    from engine.run.presets import PRESETS
 
     p = _parser(
         "reproduce",
@@ -437,9 +437,9 @@ def cmd_reproduce(argv: list[str]) -> int:
     for flag in ("limit", "shots", "max_tokens", "samples"):
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "shots" else 1):
-            raise UserError(f"--{flag.replace('_', '-')}: expected a positive number")
-    from engine.presets import describe, preset_configs, preset_table, run_preset
-    from engine.storage import Store
+            raise UsageError(f"--{flag.replace('_', '-')}: expected a positive number")
+    from engine.run.presets import describe, preset_configs, preset_table, run_preset
+    from engine.store.store import Store
 
     preset = PRESETS[args.preset]
     try:
@@ -457,7 +457,7 @@ def cmd_reproduce(argv: list[str]) -> int:
             train_file=args.train_file,
         )
     except ValueError as exc:
-        raise UserError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     print(f"{preset.name}: {describe(preset)}\nsource: {preset.source}", file=sys.stderr)
     store = Store(args.db)
     if args.table_only:
@@ -468,7 +468,7 @@ def cmd_reproduce(argv: list[str]) -> int:
                 [config.config_hash()],
             ).rows
             if not rows:
-                raise UserError(f"no {preset.name} run with these arguments in {store.path}")
+                raise UsageError(f"no {preset.name} run with these arguments in {store.path}")
             run_ids.append(rows[0][0])
         code = 0
     else:
@@ -479,14 +479,14 @@ def cmd_reproduce(argv: list[str]) -> int:
     if args.format == "table":
         from rich.console import Console
 
-        from engine.report import rich_tables
+        from engine.analysis.report import rich_tables
 
         console = Console()
         console.print(f"runs: {', '.join(run_ids)}")
         for renderable in rich_tables([table]):
             console.print(renderable)
     else:
-        from engine.report import tables_csv, tables_json, tables_markdown
+        from engine.analysis.report import tables_csv, tables_json, tables_markdown
 
         text = {
             "csv": lambda: tables_csv([table]),

@@ -18,12 +18,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from engine.config import load_config
-from engine.pairs import load_pair
-from engine.runner import RunConfig, Runner
-from engine.storage import Store
-from engine.summary import run_summary
-from engine.workload import exemplar_source, workload_for
+from engine.inference.config import load_config
+from engine.inference.pairs import load_pair
+from engine.run.runner import RunConfig, Runner
+from engine.run.workload import exemplar_source, workload_for
+from engine.store.store import Store
+from engine.store.summary import run_summary
 
 
 class TokensPerSecond(ProgressColumn):

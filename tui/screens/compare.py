@@ -1,6 +1,6 @@
 """The compare screen: one question, the base and the instruct answer side by side.
 
-`CompareScreen` runs the models through `engine.session.Session`: one thread worker per model
+`CompareScreen` runs the models through `engine.run.session.Session`: one thread worker per model
 role, each asking its questions in turn, so both answers stream at once. Workers never touch
 widgets: they put events on a queue, and a 50 ms timer on the event loop drains it, joining the
 text that arrived in between, so a fast stream costs one redraw per pane per tick.
@@ -30,12 +30,12 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 from tui.widgets import AnswerPane, PaneResult, QuestionView
 
 if TYPE_CHECKING:
-    from engine.browse import CompareSet
+    from engine.analysis.shift import TokenShift
     from engine.records import Item
-    from engine.runner import RunConfig
-    from engine.session import Session
-    from engine.shift import TokenShift
-    from engine.storage import Store
+    from engine.run.runner import RunConfig
+    from engine.run.session import Session
+    from engine.store.browse import CompareSet
+    from engine.store.store import Store
 
 Which = Literal["original", "variant"]
 ROLES: tuple[str, str] = ("base", "instruct")
@@ -180,8 +180,8 @@ class CompareScreen(CompareLayout):
 
     # -- loading (worker threads) --------------------------------------------------------------
     def _load(self) -> None:
-        from engine.perturbations import PERTURBATIONS
-        from engine.session import Session
+        from engine.perturb.perturbations import PERTURBATIONS
+        from engine.run.session import Session
 
         try:
             factory = self._session_factory or Session
@@ -319,7 +319,7 @@ class CompareScreen(CompareLayout):
         if key not in self._variants:
             found = self._published.get(key)
             if found is None:
-                from engine.perturbations import perturb
+                from engine.perturb.perturbations import perturb
 
                 try:
                     found = perturb(item, name.split("+"), self.config.perturb_seed)
@@ -561,7 +561,7 @@ class CompareScreen(CompareLayout):
                 jobs = [(self.which, it)]
         if not jobs:
             return
-        from engine.session import AskSettings
+        from engine.run.session import AskSettings
 
         settings = AskSettings(mode=self.mode, shots=self.config.shots,
                                chat_template=self.chat, max_tokens=self.max_tokens,
@@ -671,7 +671,7 @@ class CompareScreen(CompareLayout):
 
     @work(thread=True, exclusive=True, group="shift")
     def _compute_shift(self, targets: dict[str, tuple[str, str | None]], token: int) -> None:
-        from engine.shift import (
+        from engine.analysis.shift import (
             ShiftError,
             check_same_tokenizer,
             compute_shift,

@@ -1,9 +1,9 @@
 """The Report screen: the tables and plots of `tunelens report`, for chosen runs, dataset and pair.
 
-`engine.report.build_report` does the work (SQL, scipy, bootstrap resampling) in a thread worker,
+`engine.analysis.report.build_report` does the work (SQL, scipy, bootstrap resampling) in a thread worker,
 so the screen stays responsive however large the store; this module only lays out what it returns.
 Each analysis is a table (a DataTable that scrolls sideways when wider than the terminal) with its
-note, then the terminal plots (textual-plotext, drawn by `engine.plots.draw_plotext`). The page
+note, then the terminal plots (textual-plotext, drawn by `engine.render.plots.draw_plotext`). The page
 scrolls; n / p jump between sections, g to the plots.
 """
 
@@ -24,12 +24,12 @@ from textual.widgets import Button, DataTable, Footer, Label, Select, SelectionL
 from textual.widgets.selection_list import Selection
 from textual_plotext import PlotextPlot
 
-from engine import browse
+from engine.store import browse
 
 if TYPE_CHECKING:
-    from engine.plots import TerminalPlot
-    from engine.report import Report, ReportFilters, ReportTable
-    from engine.storage import Store
+    from engine.analysis.report import Report, ReportFilters, ReportTable
+    from engine.render.plots import TerminalPlot
+    from engine.store.store import Store
 
 ALL = "*"
 SEVERAL = "\0several"  # the run menu's entry for a set of runs picked with u
@@ -83,7 +83,7 @@ class ReportScreen(Screen[None]):
 
     # -- filters ------------------------------------------------------------------------------
     def filters(self) -> ReportFilters:
-        from engine.report import ReportFilters
+        from engine.analysis.report import ReportFilters
 
         def value(selector: str) -> str | None:
             v = self.query_one(selector, Select).value
@@ -153,7 +153,7 @@ class ReportScreen(Screen[None]):
         self._token += 1
         self.building = True
         filters = self.filters()
-        from engine.report import describe_filters
+        from engine.analysis.report import describe_filters
 
         self._status(Text(f"Building the report of {describe_filters(filters)}…",
                           style="italic"))
@@ -164,7 +164,7 @@ class ReportScreen(Screen[None]):
         try:
             runs = browse.list_runs(self.store)
             if runs:
-                from engine.report import build_report
+                from engine.analysis.report import build_report
 
                 report = build_report(self.store, filters)
                 tables, plots = report.tables(), report.plots()
@@ -189,7 +189,7 @@ class ReportScreen(Screen[None]):
                     tables: list[ReportTable], plots: list[TerminalPlot]) -> None:
         if token != self._token:
             return  # the filters changed while this one was building
-        from engine.report import describe_filters
+        from engine.analysis.report import describe_filters
 
         self.run_rows = runs
         self._fill_run_menu()
@@ -272,7 +272,7 @@ class ReportPlot(PlotextPlot):
     """One of the report's terminal plots (textual-plotext), drawn by the engine's plotter."""
 
     def __init__(self, plot: TerminalPlot) -> None:
-        from engine.plots import draw_plotext
+        from engine.render.plots import draw_plotext
 
         super().__init__(classes="report-plot")
         self.plot = plot

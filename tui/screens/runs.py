@@ -1,6 +1,6 @@
 """The Runs screen: recorded runs, their answers, filters, and flips.
 
-All reading goes through `engine.browse` in thread workers: a read waits while a writer holds the
+All reading goes through `engine.store.browse` in thread workers: a read waits while a writer holds the
 store, and the event loop must not wait with it.
 """
 
@@ -16,10 +16,10 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Select, Static
 
-from engine import browse
+from engine.store import browse
 
 if TYPE_CHECKING:
-    from engine.storage import Store
+    from engine.store.store import Store
 
 ALL = "*"
 ANSWER_LIMIT = 1000
@@ -247,7 +247,7 @@ class RunsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="open")
     def open_answer(self, generation_id: str) -> None:
-        from engine.shift import shift_for_generation
+        from engine.analysis.shift import shift_for_generation
 
         try:
             data = browse.compare_set(self.store, generation_id)

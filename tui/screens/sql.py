@@ -2,7 +2,7 @@
 
 The editor highlights SQL (tree-sitter, from `textual[syntax]`); results go into
 textual-fastdatatable's Arrow-backed table, which renders only what is on screen, so 100k rows
-display as fast as ten. Queries and exports run in thread workers through `engine.browse`;
+display as fast as ten. Queries and exports run in thread workers through `engine.store.browse`;
 errors, including the refusal of a statement that would change the store, show inline.
 """
 
@@ -23,10 +23,10 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from engine import browse
+from engine.store import browse
 
 if TYPE_CHECKING:
-    from engine.storage import Store
+    from engine.store.store import Store
 
 MAX_ROWS = 100_000
 HISTORY_MAX = 200

@@ -22,13 +22,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.cot_decoding import path_confidence
-from engine.defaults import DEFAULT_PARALLEL_ITEMS, DEFAULT_SIDE_BY_SIDE
-from engine.grading import grade_with_span
-from engine.models import Model, PromptTooLong, llama_cpp_version, share_cpu
+from engine.grading.graders import grade_with_span
+from engine.inference.defaults import DEFAULT_PARALLEL_ITEMS, DEFAULT_SIDE_BY_SIDE
+from engine.inference.llama import Model, PromptTooLong, llama_cpp_version, share_cpu
 from engine.prompts import RenderedPrompt, check_mode, render
 from engine.records import ROLES, Decoding, Exemplar, Generation, Grade, Item, Role
-from engine.storage import Store, generation_key
+from engine.run.cot_decoding import path_confidence
+from engine.store.store import Store, generation_key
 
 TUNELENS_VERSION = "0.1.0"
 EXECUTION_ONLY = ("parallel_items", "side_by_side")
@@ -573,7 +573,7 @@ class Runner:
         results: queue.Queue[tuple[Role, Answer | BaseException | None]],
     ) -> None:
         """Like `_worker`, with `parallel_items` answers in flight in one llama.cpp batch."""
-        from engine.batched import BatchedDecoder, Request
+        from engine.inference.batched import BatchedDecoder, Request
 
         model = self.models[role]
         cfg = self.config

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.models import Model, Transcript
+from engine.inference.llama import Model, Transcript
 from engine.records import Decoding, Generation
 
 

@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from engine.errors import StoreError
+
 ENV_DB = "TUNELENS_DB"
 
 MIGRATIONS: list[str] = [
@@ -187,10 +189,6 @@ GENERATION_COLUMNS: tuple[str, ...] = (
 )
 
 READ_ONLY_TYPES = {"SELECT", "EXPLAIN", "PRAGMA"}  # EXPORT DATABASE writes files: refused
-
-
-class StoreError(RuntimeError):
-    """A store problem phrased as one line for the user."""
 
 
 def default_db_path() -> Path:

@@ -38,8 +38,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
-from engine.records import Item
-from engine.templates import (
+from engine.data.embedded.templates import (
     FEMALE_NAMES,
     MALE_NAMES,
     EvalError,
@@ -49,6 +48,7 @@ from engine.templates import (
     instantiate,
     stable_int,
 )
+from engine.records import Item
 
 __all__ = [
     "PERTURBATIONS",

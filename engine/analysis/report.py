@@ -34,15 +34,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import stats
-from engine.stats import Correlation, Interval, Proportion
+from engine.analysis import stats
+from engine.analysis.stats import Correlation, Interval, Proportion
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from engine.plots import TerminalPlot
-    from engine.shift import ShiftReport
-    from engine.storage import Store
+    from engine.analysis.shift import ShiftReport
+    from engine.render.plots import TerminalPlot
+    from engine.store.store import Store
 
 MODE_ORDER = {"zero-shot": 0, "zero-shot-cot": 1, "few-shot-cot": 2}
 ZERO_MODES = ("zero-shot", "zero-shot-cot")
@@ -194,7 +194,7 @@ def answer_key(extracted: str | None) -> Any:
     """Normalise an extracted answer for voting: equal numbers vote together (18 = 18.0 = $18)."""
     if extracted is None:
         return None
-    from engine.grading import parse_number
+    from engine.grading.graders import parse_number
 
     text = extracted.strip()
     if not text:
@@ -465,8 +465,8 @@ class Report:
         return report_tables(self)
 
     def plots(self) -> list[TerminalPlot]:
-        """The figures as plotext-ready series (`engine.plots.draw_plotext` draws one)."""
-        from engine.plots import terminal_plots
+        """The figures as plotext-ready series (`engine.render.plots.draw_plotext` draws one)."""
+        from engine.render.plots import terminal_plots
 
         return terminal_plots(self)
 
@@ -490,7 +490,7 @@ def build_report(store: Store, filters: ReportFilters | None = None) -> Report:
         notes.append(f"verdicts of grader '{filters.grader}' (from the grades table)")
     outcomes = item_outcomes(answers, filters.pass_k)
     agreement, disagreements = grader_agreement(store, filters)
-    from engine.shift import shift_report
+    from engine.analysis.shift import shift_report
 
     report = Report(
         filters=filters,
@@ -827,7 +827,7 @@ def regrade(
     what grader agreement needs (the paper behind tunelens shows the grader can flip a verdict).
     Items come from the `items` table, so the answer is graded against the gold it was asked with.
     """
-    from engine.grading import GRADERS
+    from engine.grading.graders import GRADERS
     from engine.records import Item
 
     if grader not in GRADERS:
@@ -962,7 +962,7 @@ def report_tables(report: Report) -> list[ReportTable]:
         tables.append(_disagreement_table(report))
     tables.append(_items_table(report))
     if report.shift is not None:
-        from engine.shift import shift_tables
+        from engine.analysis.shift import shift_tables
 
         tables.extend(shift_tables(report.shift))
     return tables

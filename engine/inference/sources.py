@@ -14,11 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import ModelSpec
-
-
-class SourceError(RuntimeError):
-    """A model file that cannot be found, fetched or trusted; one line for the user."""
+from engine.errors import SourceError
+from engine.inference.config import ModelSpec
 
 
 @dataclass(frozen=True)

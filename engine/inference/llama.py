@@ -18,19 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from engine.config import SIDE_BY_SIDE, EngineSettings
+from engine.errors import ModelLoadError, PromptTooLong
+from engine.inference.config import SIDE_BY_SIDE, EngineSettings
+from engine.inference.sources import ResolvedModel
 from engine.records import Decoding, Generation
-from engine.sources import ResolvedModel
 
 _PATCH_LOCK = threading.Lock()
-
-
-class PromptTooLong(ValueError):
-    """A prompt that does not fit the context: that answer cannot be made, the run goes on."""
-
-
-class ModelLoadError(RuntimeError):
-    """A GGUF that llama.cpp could not load; one line for the user."""
 
 
 def llama_cpp_version() -> str:

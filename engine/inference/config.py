@@ -13,13 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from engine.defaults import DEFAULT_SIDE_BY_SIDE, SIDE_BY_SIDE
+from engine.errors import ConfigError
+from engine.inference.defaults import DEFAULT_SIDE_BY_SIDE, SIDE_BY_SIDE
 
 ENV_MODELS = "TUNELENS_MODELS"
-
-
-class ConfigError(ValueError):
-    """A models.toml problem, already phrased as one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -138,10 +135,10 @@ def default_models_path() -> Path:
     here = Path.cwd() / "models.toml"
     if here.is_file():
         return here
-    repo_copy = Path(__file__).resolve().parents[1] / "models.toml"
+    repo_copy = Path(__file__).resolve().parents[2] / "models.toml"
     if repo_copy.is_file():
         return repo_copy
-    return Path(__file__).resolve().parent / "data" / "models.toml"
+    return Path(__file__).resolve().parents[1] / "data" / "models.toml"
 
 
 def load_config(path: str | Path | None = None) -> ModelsConfig:

@@ -41,6 +41,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from engine.errors import GradeInputError
 from engine.records import AnswerType, Grade, Item
 
 __all__ = [
@@ -925,11 +926,11 @@ class _MathVerifyProcess:
 
     def _start(self) -> None:
         self._stop()
-        root = str(Path(__file__).resolve().parents[1])  # so the child imports this engine
+        root = str(Path(__file__).resolve().parents[2])  # so the child imports this engine
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         process = subprocess.Popen(
-            [sys.executable, "-c", "from engine.grading import _math_verify_stdio as f; f()"],
+            [sys.executable, "-c", "from engine.grading.graders import _math_verify_stdio as f; f()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -1037,10 +1038,6 @@ def grade_with_span(
 # ---------------------------------------------------------------------------------------------
 # `tunelens grade FILE.jsonl`
 # ---------------------------------------------------------------------------------------------
-
-
-class GradeInputError(ValueError):
-    """A malformed input record; the message is one line: "FILE:LINE: what is wrong"."""
 
 
 def _one_line(s: str, limit: int = 120) -> str:

@@ -11,11 +11,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from engine.config import ModelsConfig, load_config
-from engine.models import Model, share_cpu
-from engine.pairs import load_pair
+from engine.inference.config import ModelsConfig, load_config
+from engine.inference.llama import Model, share_cpu
+from engine.inference.pairs import load_pair
 from engine.records import Decoding, Exemplar, Item, Role
-from engine.runner import (
+from engine.run.runner import (
     Answer,
     RecordWriter,
     RunConfig,
@@ -24,8 +24,8 @@ from engine.runner import (
     prompt_for,
     side_by_side_mode,
 )
-from engine.storage import Store
-from engine.workload import Workload, exemplar_source, workload_for
+from engine.run.workload import Workload, exemplar_source, workload_for
+from engine.store.store import Store
 
 
 @dataclass(frozen=True)

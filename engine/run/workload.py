@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.datasets import DatasetError, load_exemplars, load_items
-from engine.perturbations import perturb
+from engine.data.datasets import DatasetError, load_exemplars, load_items
+from engine.perturb.perturbations import perturb
 from engine.records import Exemplar, Item
-from engine.runner import RunConfig
+from engine.run.runner import RunConfig
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.storage import Store
+from engine.store.store import Store
 
 SUMMARY_SQL = """
 SELECT role,

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.report import decoding_label
+from engine.analysis.report import decoding_label
 
 if TYPE_CHECKING:
-    from engine.report import Convergence, Report
+    from engine.analysis.report import Convergence, Report
 
 ROLE_COLORS = {"base": "#4C72B0", "instruct": "#DD8452", "instruct-raw": "#55A868"}
 SHIFT_COLORS = {"unshifted": "#8fbf8f", "marginal": "#f0c05a", "shifted": "#d9534f"}

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.storage import Store, StoreError, check_read_only
+from engine.store.store import Store, StoreError, check_read_only
 
 Verdict = Literal["correct", "wrong"]
 Flips = Literal["any", "roles", "variant"]
@@ -389,7 +389,7 @@ def locate_answer(
         return None
     if grader == "gsm8k":
         try:
-            from engine.grading import extract_number_answer
+            from engine.grading.graders import extract_number_answer
 
             _, _, span = extract_number_answer(output)
             if span is not None:

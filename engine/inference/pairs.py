@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from engine.config import ModelsConfig, PairSpec
-from engine.models import Model
+from engine.inference.config import ModelsConfig, PairSpec
+from engine.inference.llama import Model
+from engine.inference.sources import resolve
 from engine.records import ROLES, Role
-from engine.sources import resolve
 
 Status = Callable[[Role, str], None]
 

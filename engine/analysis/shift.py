@@ -36,13 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine import stats
-from engine.report import ReportFilters, ReportTable, pct, pct_ci, setting_label
+from engine.analysis import stats
+from engine.analysis.report import ReportFilters, ReportTable, pct, pct_ci, setting_label
+from engine.errors import ShiftError
 
 if TYPE_CHECKING:
-    from engine.config import ModelsConfig
-    from engine.models import Model
-    from engine.storage import Store
+    from engine.inference.config import ModelsConfig
+    from engine.inference.llama import Model
+    from engine.store.store import Store
 
 SHIFT_CLASSES = ("unshifted", "marginal", "shifted")
 CONTEXTS = ("raw", "chat")
@@ -58,10 +59,6 @@ TOP_TOKENS = 20
 MAX_ANSWER_ROWS = 40
 _WRITE_EVERY = 16  # answers per store write
 _HEX_RE = re.compile(r"(?:<0x[0-9A-F]{2}>)+")
-
-
-class ShiftError(RuntimeError):
-    """Token shift cannot be computed here; the message is one line for the user."""
 
 
 def classify(rank: int) -> str:
@@ -380,7 +377,7 @@ class ShiftRun:
 
 def check_same_tokenizer(base: Model, instruct: Model, pair: str) -> None:
     """Refuse (ShiftError) unless both models map every token id to the same bytes."""
-    from engine.pairs import same_tokenizer
+    from engine.inference.pairs import same_tokenizer
 
     a, b = base.info, instruct.info
     if a.n_vocab != b.n_vocab:
@@ -449,7 +446,7 @@ def compute_shift(
     them; otherwise both are loaded (the instruct model only to check the tokenizer).
     `generation_ids` restricts the scoring to those answers of the run.
     """
-    from engine.pairs import load_pair
+    from engine.inference.pairs import load_pair
 
     run_id = run_id or latest_run(store, pair)
     _run_pair, instruct_sha = precheck_run(store, run_id)

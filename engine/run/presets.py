@@ -14,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from engine import stats
-from engine.records import Decoding, Role
-from engine.report import (
+from engine.analysis import stats
+from engine.analysis.report import (
     ORIGINAL,
     ReportFilters,
     ReportTable,
@@ -27,10 +26,11 @@ from engine.report import (
     setting_label,
     signed_pp,
 )
+from engine.records import Decoding, Role
 
 if TYPE_CHECKING:
-    from engine.runner import RunConfig
-    from engine.storage import Store
+    from engine.run.runner import RunConfig
+    from engine.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def preset_configs(
     train_file: str | None = None,
 ) -> list[RunConfig]:
     """The RunConfigs a preset runs (one per PresetRun), ready for `run_headless`."""
-    from engine.runner import RunConfig
+    from engine.run.runner import RunConfig
 
     if dataset not in preset.datasets:
         raise ValueError(
@@ -159,7 +159,7 @@ def run_preset(
     import contextlib
     import sys
 
-    from engine.storage import Store
+    from engine.store.store import Store
     from tunelens.headless import run_headless
 
     run_ids = []

@@ -45,8 +45,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from engine.data.embedded.templates import (
+    TEMPLATES,
+    default_items,
+    format_number,
+    instantiate,
+    stable_int,
+)
+from engine.errors import DatasetError
 from engine.records import AnswerType, Exemplar, Item
-from engine.templates import TEMPLATES, default_items, format_number, instantiate, stable_int
 
 __all__ = [
     "COLUMN_KEYS",
@@ -66,10 +73,6 @@ __all__ = [
 
 MAX_SKIP_REASONS = 5
 HUB_PROBE_SECONDS = 3.0
-
-
-class DatasetError(ValueError):
-    """A dataset could not be loaded; the message is one line naming the file and what was wrong."""
 
 
 @dataclass
