@@ -35,8 +35,8 @@ def one_run(
     models: dict[str, Any], n_items: int, parallel: int, mode: str, max_tokens: int, db: Path
 ) -> tuple[float, dict[tuple[str, str], str], int]:
     from engine.records import Decoding
-    from engine.run.runner import RunConfig, Runner
-    from engine.run.workload import build_workload, exemplar_source
+    from engine.run.config import RunConfig
+    from engine.run.prepare import prepare_run
     from engine.store.store import Store
 
     config = RunConfig(
@@ -53,22 +53,8 @@ def one_run(
         parallel_items=parallel,
         side_by_side=mode,
     )
-    wl = build_workload("gsm8k", str(GSM8K_TEST), limit=n_items)
     store = Store(db)
-    runner = Runner(
-        config,
-        store,
-        models,
-        wl.items,
-        exemplar_source=exemplar_source(
-            "gsm8k",
-            shots=8,
-            seed=FEWSHOT_SEED,
-            train_file=str(GSM8K_TRAIN),
-            data_file=str(GSM8K_TEST),
-            items=wl.items,
-        ),
-    )
+    runner = prepare_run(config, store, models=models).runner()
     for m in models.values():
         m.llm.reset()  # every configuration starts from an empty cache
     plan = runner.start(resume=False)

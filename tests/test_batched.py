@@ -165,8 +165,8 @@ def test_share_cpu_split_and_alternate(tiny: dict[str, Model]) -> None:
 
 
 def _run_outputs(toml: Path, data: Path, tmp: Path, name: str, **kw) -> list[tuple]:
-    from engine.run.runner import RunConfig, Runner
-    from engine.run.workload import build_workload, exemplar_source
+    from engine.run.config import RunConfig
+    from engine.run.prepare import prepare_run
     from engine.store.store import Store
 
     config = RunConfig(
@@ -178,19 +178,13 @@ def _run_outputs(toml: Path, data: Path, tmp: Path, name: str, **kw) -> list[tup
         shots=1,
         decoding=Decoding(max_tokens=16, **kw.pop("decoding", {})),
         models_file=str(toml),
+        fewshot_seed=1,
         **kw,
     )
     store = Store(tmp / f"{name}.duckdb")
-    wl = build_workload("gsm8k", str(data), limit=5)
-    runner = Runner(
-        config,
-        store,
-        load_pair(load_config(toml), "tiny"),
-        wl.items,
-        exemplar_source=exemplar_source(
-            "gsm8k", shots=1, seed=1, train_file=None, data_file=str(data), items=wl.items
-        ),
-    )
+    prepared = prepare_run(config, store)
+    prepared.load_models()
+    runner = prepared.runner()
     plan = runner.start(resume=False)
     events = list(runner.execute(plan))
     assert len(events) == plan.total

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.inference.config import load_config
-from engine.inference.pairs import load_pair
 from engine.records import Decoding
-from engine.run.runner import RunConfig, Runner
-from engine.run.workload import build_workload, exemplar_source
+from engine.run.config import RunConfig
+from engine.run.prepare import prepare_run
+from engine.run.runner import Runner
 from engine.store.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,24 +30,12 @@ def _runner(models_toml: Path, data: Path, store: Store, limit: int = 4, **kw) -
         modes=("zero-shot-cot",),
         decoding=Decoding(max_tokens=12),
         models_file=str(models_toml),
+        fewshot_seed=1,
         **kw,
     )
-    models = load_pair(load_config(models_toml), "tiny")
-    wl = build_workload("gsm8k", str(data), limit=limit)
-    return Runner(
-        config,
-        store,
-        models,
-        wl.items,
-        exemplar_source=exemplar_source(
-            "gsm8k",
-            shots=config.shots,
-            seed=1,
-            train_file=None,
-            data_file=str(data),
-            items=wl.items,
-        ),
-    )
+    prepared = prepare_run(config, store)
+    prepared.load_models()
+    return prepared.runner()
 
 
 def test_run_records_everything(tiny_models_toml: Path, gsm8k_file: Path, tmp_path: Path) -> None:
@@ -113,6 +100,10 @@ def test_interrupted_run_resumes_without_duplicates(
     assert answers == ref_answers  # greedy: the resumed run is the run
 
 
+# Long enough that the kill lands mid-run on a fast machine too (60 items ran out in 0.7 s).
+KILL_ITEMS = 400
+
+
 def test_cli_killed_run_resumes(tiny_models_toml: Path, gsm8k_file: Path, tmp_path: Path) -> None:
     db = tmp_path / "kill.duckdb"
     args = [
@@ -129,7 +120,7 @@ def test_cli_killed_run_resumes(tiny_models_toml: Path, gsm8k_file: Path, tmp_pa
         "--data-file",
         str(gsm8k_file),
         "--limit",
-        "60",
+        str(KILL_ITEMS),
         "--max-tokens",
         "24",
         "--db",
@@ -153,7 +144,7 @@ def test_cli_killed_run_resumes(tiny_models_toml: Path, gsm8k_file: Path, tmp_pa
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = store.query("SELECT generation_id, output FROM generations").rows
-    assert 10 <= len(before) < 120
+    assert 10 <= len(before) < 2 * KILL_ITEMS
     assert store.query("SELECT status FROM runs").rows == [("running",)]
 
     done = subprocess.run(
@@ -162,7 +153,7 @@ def test_cli_killed_run_resumes(tiny_models_toml: Path, gsm8k_file: Path, tmp_pa
     assert done.returncode == 0, done.stderr
     assert "resuming run" in done.stderr
     rows = store.query("SELECT generation_id, output FROM generations").rows
-    assert len(rows) == 120 == len({r[0] for r in rows})
+    assert len(rows) == 2 * KILL_ITEMS == len({r[0] for r in rows})
     assert set(before) <= set(rows)
     assert store.query("SELECT count(*), any_value(status) FROM runs").rows == [(1, "completed")]
     assert "accuracy" in done.stdout  # the summary table

@@ -13,10 +13,9 @@ from test_tui_support import NoModels, wait_for
 
 from engine.analysis.shift import compute_shift, shift_for_generation
 from engine.inference.config import load_config
-from engine.inference.pairs import load_pair
 from engine.records import Decoding
-from engine.run.runner import RunConfig, Runner
-from engine.run.workload import build_workload, exemplar_source
+from engine.run.config import RunConfig
+from engine.run.prepare import prepare_run
 from engine.store.store import Store
 from tui.app import TunelensApp
 from tui.screens.compare import StoredCompareScreen
@@ -27,11 +26,11 @@ from tui.widgets import StreamText, shift_explanation, shift_styles
 def record_tiny_run(toml: Path, store: Store) -> str:
     """Two embedded items, both roles, zero-shot CoT, through the engine's runner."""
     config = RunConfig(pair="tiny", dataset="embedded", limit=2, modes=("zero-shot-cot",),
-                       decoding=Decoding(max_tokens=40), models_file=str(toml))
-    models = load_pair(load_config(toml), "tiny")
-    wl = build_workload("embedded", None, limit=2)
-    runner = Runner(config, store, models, wl.items, exemplar_source=exemplar_source(
-        "embedded", shots=0, seed=1, train_file=None, data_file=None, items=wl.items))
+                       decoding=Decoding(max_tokens=40), models_file=str(toml), shots=0,
+                       fewshot_seed=1)
+    prepared = prepare_run(config, store)
+    models = prepared.load_models()
+    runner = prepared.runner()
     try:
         plan = runner.start(resume=False)
         list(runner.execute(plan))

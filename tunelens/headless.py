@@ -18,10 +18,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from engine.inference.config import load_config
-from engine.inference.pairs import load_pair
-from engine.run.runner import RunConfig, Runner
-from engine.run.workload import exemplar_source, workload_for
+from engine.run.config import RunConfig
+from engine.run.prepare import prepare_run
 from engine.store.store import Store
 from engine.store.summary import run_summary
 
@@ -37,12 +35,11 @@ class TokensPerSecond(ProgressColumn):
 def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = False) -> int:
     console = Console(stderr=True)
     out = Console()
-    models_cfg = load_config(config.models_file)
-    pair = models_cfg.pair(config.pair)
     store = Store(db)
     store.ensure()
 
-    workload = workload_for(config)
+    prepared = prepare_run(config, store)
+    workload = prepared.workload
     console.print(
         f"[bold]{config.dataset}[/]: {workload.originals} items"
         + (f", {workload.variants} perturbed variants" if workload.variants else "")
@@ -58,33 +55,17 @@ def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = Fal
         return 1
 
     with console.status("loading models...") as status:
-        models = load_pair(
-            models_cfg,
-            config.pair,
-            config.roles,
-            on_status=lambda role, msg: status.update(f"{role}: {msg}"),
+        models = prepared.load_models(
+            on_status=lambda role, msg: status.update(f"{role}: {msg}")
         )
     for role, model in models.items():
         info = model.info
         tmpl = "chat template" if info.chat_template else "no chat template"
         console.print(f"{role:>8}: {info.name} ({info.description}, {tmpl})")
-    if pair.description:
-        console.print(f"[dim]{pair.description}[/]")
+    if prepared.pair.description:
+        console.print(f"[dim]{prepared.pair.description}[/]")
 
-    runner = Runner(
-        config,
-        store,
-        models,
-        workload.items,
-        exemplar_source=exemplar_source(
-            config.dataset,
-            shots=config.shots,
-            seed=config.fewshot_seed,
-            train_file=config.train_file,
-            data_file=config.data_file,
-            items=workload.items,
-        ),
-    )
+    runner = prepared.runner()
     plan = runner.start(resume=resume)
     if plan.skipped_existing:
         console.print(

@@ -14,12 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from engine.errors import ModelLoadError, PromptTooLong
 from engine.inference.config import SIDE_BY_SIDE, EngineSettings
+from engine.inference.engine import Capabilities, Chunk, ModelInfo
 from engine.inference.sources import ResolvedModel
 from engine.records import Decoding, Generation
 
@@ -32,37 +33,20 @@ def llama_cpp_version() -> str:
     return f"llama-cpp-python {llama_cpp.__version__}"
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What made an answer: recorded with every run."""
-
-    name: str
-    path: str
-    sha256: str
-    size_bytes: int
-    source: str
-    architecture: str
-    description: str  # llama.cpp's own one-line description, e.g. "gemma3 270M Q4_K - Medium"
-    quantization: str
-    n_params: int
-    n_vocab: int
-    n_ctx_train: int
-    chat_template: str | None
-    bos_token: str
-    eos_token: str
-    settings: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A piece of streamed text; the last chunk carries the finished generation."""
-
-    text: str
-    done: Generation | None = None
-
-
 class Model:
-    """A llama.cpp model and its context. Not thread-safe: a lock admits one caller at a time."""
+    """A llama.cpp model and its context. Not thread-safe: a lock admits one caller at a time.
+
+    The in-process implementation of `engine.inference.engine.Engine`: it can do everything.
+    """
+
+    capabilities = Capabilities(
+        first_tokens=True,
+        margins=True,
+        forced_prefix=True,
+        teacher_forcing=True,
+        batched=True,
+        cpu_sharing=True,
+    )
 
     def __init__(self, resolved: ResolvedModel, settings: EngineSettings | None = None) -> None:
         self.resolved = resolved

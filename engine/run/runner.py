@@ -8,7 +8,6 @@ so both models progress at once and each keeps its own KV cache for prefix reuse
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import queue
@@ -17,61 +16,19 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from engine.grading.graders import grade_with_span
-from engine.inference.defaults import DEFAULT_PARALLEL_ITEMS, DEFAULT_SIDE_BY_SIDE
+from engine.inference.defaults import DEFAULT_SIDE_BY_SIDE
 from engine.inference.llama import Model, PromptTooLong, llama_cpp_version, share_cpu
 from engine.prompts import RenderedPrompt, check_mode, render
-from engine.records import ROLES, Decoding, Exemplar, Generation, Grade, Item, Role
+from engine.records import Decoding, Exemplar, Generation, Grade, Item, Role
+from engine.run.config import TUNELENS_VERSION, RunConfig
 from engine.run.cot_decoding import path_confidence
 from engine.store.store import Store, generation_key
-
-TUNELENS_VERSION = "0.1.0"
-EXECUTION_ONLY = ("parallel_items", "side_by_side")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that decides which answers a run contains; its hash identifies the run."""
-
-    pair: str
-    dataset: str
-    data_file: str | None = None
-    split: str = "test"
-    limit: int | None = None
-    modes: tuple[str, ...] = ("zero-shot-cot",)
-    shots: int = 8
-    train_file: str | None = None
-    chat_template: bool = True  # instruct model: its own chat template, or raw text like the base
-    system_prompt: str | None = None
-    perturb: tuple[tuple[str, ...], ...] = ()  # each group composes; each group is one variant
-    perturb_seed: int = 0
-    decoding: Decoding = field(default_factory=Decoding)
-    roles: tuple[Role, ...] = ROLES
-    grader: str | None = None
-    fewshot_seed: int = 1234
-    models_file: str | None = None
-    columns: tuple[tuple[str, str], ...] = ()
-    corrected_labels: bool = False  # MedCalc-Bench: test_corrected.csv labels beside the data file
-    # How the run is executed, not what it contains: left out of the hash, so a run resumed with
-    # other values is the same run.
-    parallel_items: int = DEFAULT_PARALLEL_ITEMS  # answers per model in one llama.cpp batch
-    side_by_side: str | None = None  # None: models.toml's [engine] side_by_side
-
-    def config_hash(self) -> str:
-        data = asdict(self)
-        for key in EXECUTION_ONLY:
-            data.pop(key)
-        data["decoding"] = self.decoding.as_dict()
-        for key in ("data_file", "train_file", "models_file"):
-            if data[key]:
-                data[key] = str(Path(data[key]).resolve())
-        blob = json.dumps(data, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

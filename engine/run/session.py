@@ -15,16 +15,16 @@ from engine.inference.config import ModelsConfig, load_config
 from engine.inference.llama import Model, share_cpu
 from engine.inference.pairs import load_pair
 from engine.records import Decoding, Exemplar, Item, Role
+from engine.run.config import RunConfig
+from engine.run.prepare import PreparedRun, exemplar_source_for, prepare_run
 from engine.run.runner import (
     Answer,
     RecordWriter,
-    RunConfig,
-    Runner,
     ask,
     prompt_for,
     side_by_side_mode,
 )
-from engine.run.workload import Workload, exemplar_source, workload_for
+from engine.run.workload import Workload
 from engine.store.store import Store
 
 
@@ -50,6 +50,7 @@ class Session:
         self.models: dict[Role, Model] = {}
         self.workload: Workload | None = None
         self.run_id: str | None = None
+        self._prepared: PreparedRun | None = None
         self._writer = RecordWriter(store, max_rows=1)  # the app writes each answer at once
         self._exemplars: Callable[[Item, str], list[Exemplar]] | None = None
         self._shots = config.shots
@@ -58,10 +59,16 @@ class Session:
 
     # -- loading (call from a worker: these block) -------------------------------------------
     def load_items(self) -> Workload:
-        self.workload = workload_for(self.config)
-        return self.workload
+        prepared = prepare_run(
+            self.config, self.store, exemplars=self.exemplars_for, kind="app"
+        )
+        with self._lock:
+            self._prepared = prepared
+            self.workload = prepared.workload
+        return prepared.workload
 
     def load_model(self, role: Role, on_status: Callable[[str], None] | None = None) -> Model:
+        """Load one role's model; the app loads both at once, one worker per pane."""
         got = load_pair(
             self.models_config,
             self.config.pair,
@@ -74,17 +81,10 @@ class Session:
 
     def start(self) -> str:
         """Open the session's run in the store (after the models are loaded)."""
-        assert self.workload is not None
+        assert self._prepared is not None, "load_items() first"
         # A model that failed to load leaves its pane empty; the other one still runs and records.
-        loaded = tuple(r for r in self.config.roles if r in self.models)
-        runner = Runner(
-            replace(self.config, roles=loaded),
-            self.store,
-            self.models,
-            self.workload.items,
-            exemplar_source=self.exemplars_for,
-            kind="app",
-        )
+        self._prepared.models.update(self.models)
+        runner = self._prepared.runner()
         # Both panes stream at once: threads and turn-taking as models.toml's side_by_side says.
         models = list(self.models.values())
         share_cpu(models, side_by_side_mode(self.config, models))
@@ -102,15 +102,8 @@ class Session:
     def exemplars_for(self, item: Item, mode: str) -> list[Exemplar]:
         with self._lock:
             if self._exemplars is None:
-                cfg = self.config
-                self._exemplars = exemplar_source(
-                    cfg.dataset,
-                    shots=self._shots,
-                    seed=cfg.fewshot_seed,
-                    train_file=cfg.train_file,
-                    data_file=cfg.data_file,
-                    items=self.workload.items if self.workload else [],
-                )
+                items = self.workload.items if self.workload else []
+                self._exemplars = exemplar_source_for(self.config, items, shots=self._shots)
             source = self._exemplars
         return source(item, mode)
 

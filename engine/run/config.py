@@ -1,0 +1,60 @@
+"""What a run is: the configuration whose hash identifies it (and so what `--resume` continues)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from engine.inference.defaults import DEFAULT_PARALLEL_ITEMS
+from engine.records import ROLES, Decoding, Role
+
+try:
+    TUNELENS_VERSION = version("tunelens")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    TUNELENS_VERSION = "0.0.0+source"
+EXECUTION_ONLY = ("parallel_items", "side_by_side")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides which answers a run contains; its hash identifies the run."""
+
+    pair: str
+    dataset: str
+    data_file: str | None = None
+    split: str = "test"
+    limit: int | None = None
+    modes: tuple[str, ...] = ("zero-shot-cot",)
+    shots: int = 8
+    train_file: str | None = None
+    chat_template: bool = True  # instruct model: its own chat template, or raw text like the base
+    system_prompt: str | None = None
+    perturb: tuple[tuple[str, ...], ...] = ()  # each group composes; each group is one variant
+    perturb_seed: int = 0
+    decoding: Decoding = field(default_factory=Decoding)
+    roles: tuple[Role, ...] = ROLES
+    grader: str | None = None
+    fewshot_seed: int = 1234
+    models_file: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()
+    corrected_labels: bool = False  # MedCalc-Bench: test_corrected.csv labels beside the data file
+    # How the run is executed, not what it contains: left out of the hash, so a run resumed with
+    # other values is the same run.
+    parallel_items: int = DEFAULT_PARALLEL_ITEMS  # answers per model in one llama.cpp batch
+    side_by_side: str | None = None  # None: models.toml's [engine] side_by_side
+
+    def config_hash(self) -> str:
+        data = asdict(self)
+        for key in EXECUTION_ONLY:
+            data.pop(key)
+        data["decoding"] = self.decoding.as_dict()
+        for key in ("data_file", "train_file", "models_file"):
+            if data[key]:
+                data[key] = str(Path(data[key]).resolve())
+        blob = json.dumps(data, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
