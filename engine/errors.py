@@ -28,6 +28,18 @@ class ModelLoadError(TunelensError, RuntimeError):
     """A GGUF that llama.cpp could not load."""
 
 
+class ServerError(ModelLoadError):
+    """A serving engine that cannot be reached, refuses a request or answers in another shape."""
+
+
+class StreamBroken(ServerError):
+    """The connection dropped while an answer was streaming (the request may be asked again)."""
+
+
+class CapabilityError(TunelensError, ValueError):
+    """A feature the model's engine cannot provide (token shift on a server without logprobs)."""
+
+
 class PromptTooLong(TunelensError, ValueError):
     """A prompt that does not fit the context: that answer cannot be made, the run goes on."""
 

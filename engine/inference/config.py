@@ -57,6 +57,26 @@ class PackageSource:
     call: str | None = None
 
 
+SERVER_KINDS: tuple[str, ...] = ("llama-server", "vllm", "sglang", "openai")
+
+
+@dataclass(frozen=True)
+class ServerSource:
+    """A model served by an engine over HTTP instead of a GGUF file loaded in-process.
+
+    `urls` are replicas of the same model (requests are spread over them); the API key is read
+    from the environment variable `api_key_env` at run time and never stored.
+    """
+
+    kind: str
+    urls: tuple[str, ...]
+    model: str | None = None  # the served model id; None: whatever the server serves
+    api_key_env: str | None = None
+    timeout_s: float = 600.0  # per request
+    retries: int = 4  # on 429, 5xx, time-outs and dropped connections, with backoff
+    concurrency: int | None = None  # requests in flight; None: the server's slot count
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -66,13 +86,19 @@ class ModelSpec:
     sha256: str | None = None
     description: str = ""
     settings: EngineSettings = field(default_factory=EngineSettings)
+    server: ServerSource | None = None
 
     @property
     def source_kind(self) -> str:
+        if self.server:
+            return "server"
         return "path" if self.path else "hub" if self.hub else "package"
 
     @property
     def source_text(self) -> str:
+        if self.server:
+            model = f" ({self.server.model})" if self.server.model else ""
+            return f"{self.server.kind} at {', '.join(self.server.urls)}{model}"
         if self.path:
             return str(self.path)
         if self.hub:
@@ -117,7 +143,10 @@ _ENGINE_KEYS: dict[str, type] = {
     "extra_buffers": bool,
     "side_by_side": str,
 }
-_MODEL_KEYS = {"path", "hub", "package", "sha256", "description", "engine"}
+_MODEL_KEYS = {"path", "hub", "package", "server", "sha256", "description", "engine"}
+_SERVER_KEYS = {
+    "url", "urls", "model", "kind", "api_key_env", "timeout_s", "retries", "concurrency",
+}
 _HUB_KEYS = {"repo", "file", "revision"}
 _PACKAGE_KEYS = {"name", "file", "call"}
 _PAIR_KEYS = {"base", "instruct", "description"}
@@ -198,12 +227,16 @@ def _model_spec(name: str, raw: Any, engine: EngineSettings, where: _Locator) ->
     keys = ["models", name]
     raw = _table(raw, keys, where)
     _check_keys(raw, _MODEL_KEYS, keys, where)
-    sources = [k for k in ("path", "hub", "package") if k in raw]
+    sources = [k for k in ("path", "hub", "package", "server") if k in raw]
     if len(sources) != 1:
         found = f"found {', '.join(sources)}" if sources else "found none"
-        raise where.error(keys, f"a model needs exactly one of path, hub, package ({found})")
-    path = hub = package = None
-    if "path" in raw:
+        raise where.error(
+            keys, f"a model needs exactly one of path, hub, package, server ({found})"
+        )
+    path = hub = package = server = None
+    if "server" in raw:
+        server = _server_source(raw["server"], [*keys, "server"], where)
+    elif "path" in raw:
         p = raw["path"]
         if not isinstance(p, str):
             raise where.error([*keys, "path"], f"expected a file path string, got {_kind(p)}")
@@ -238,7 +271,52 @@ def _model_spec(name: str, raw: Any, engine: EngineSettings, where: _Locator) ->
         raise where.error([*keys, "sha256"], "expected 64 hex digits")
     settings = _engine_settings(raw.get("engine", {}), engine, [*keys, "engine"], where)
     desc = _opt_str(raw, "description", keys, where) or ""
-    return ModelSpec(name, path, hub, package, sha.lower() if sha else None, desc, settings)
+    return ModelSpec(
+        name, path, hub, package, sha.lower() if sha else None, desc, settings, server
+    )
+
+
+def _server_source(raw: Any, keys: list[str], where: _Locator) -> ServerSource:
+    """`server = { url = "http://127.0.0.1:8080", model = "name", kind = "llama-server" }`."""
+    raw = _table(raw, keys, where)
+    _check_keys(raw, _SERVER_KEYS, keys, where)
+    kind = raw.get("kind", "openai")
+    if kind not in SERVER_KINDS:
+        raise where.error([*keys, "kind"], f"expected one of {', '.join(SERVER_KINDS)}")
+    if ("url" in raw) == ("urls" in raw):
+        raise where.error(keys, "expected exactly one of url (a string) or urls (an array)")
+    urls = [raw["url"]] if "url" in raw else raw["urls"]
+    key = "url" if "url" in raw else "urls"
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        raise where.error([*keys, key], "expected http(s) URL strings")
+    for u in urls:
+        if not re.match(r"^https?://[^/\s]+", u):
+            raise where.error([*keys, key], f"expected an http(s) URL, got {u!r}")
+        if re.match(r"^https?://[^/@]*@", u):
+            raise where.error(
+                [*keys, key], "credentials do not belong in a URL: name api_key_env instead"
+            )
+    model = _opt_str(raw, "model", keys, where)
+    env = _opt_str(raw, "api_key_env", keys, where)
+    if env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+        raise where.error([*keys, "api_key_env"], "expected an environment variable name")
+    numbers: dict[str, Any] = {}
+    for name, want, low in (("timeout_s", (int, float), 0.001), ("retries", int, 0),
+                            ("concurrency", int, 1)):
+        if name in raw:
+            value = raw[name]
+            if isinstance(value, bool) or not isinstance(value, want) or value < low:
+                raise where.error([*keys, name], f"expected a number >= {low}")
+            numbers[name] = value
+    return ServerSource(
+        kind=kind,
+        urls=tuple(u.rstrip("/") for u in urls),
+        model=model,
+        api_key_env=env,
+        timeout_s=float(numbers.get("timeout_s", 600.0)),
+        retries=int(numbers.get("retries", 4)),
+        concurrency=numbers.get("concurrency"),
+    )
 
 
 def _engine_settings(

@@ -33,6 +33,12 @@ def llama_cpp_version() -> str:
     return f"llama-cpp-python {llama_cpp.__version__}"
 
 
+def engine_version(model: object) -> str:
+    """What ran a model: llama-cpp-python's version in-process, the server's for a served one."""
+    served = getattr(model, "engine_version", None)
+    return served if isinstance(served, str) else llama_cpp_version()
+
+
 class Model:
     """A llama.cpp model and its context. Not thread-safe: a lock admits one caller at a time.
 
@@ -568,7 +574,8 @@ def share_cpu(models: Sequence[Model], mode: str, cores: int | None = None) -> N
     """
     if mode not in SIDE_BY_SIDE:
         raise ValueError(f"side_by_side: expected one of {', '.join(SIDE_BY_SIDE)}, got {mode!r}")
-    unique = list({id(m): m for m in models}.values())
+    # Served models run elsewhere: only in-process models share this CPU.
+    unique = [m for m in {id(m): m for m in models}.values() if m.capabilities.cpu_sharing]
     cores = cores or os.cpu_count() or 1
     together = len(unique) > 1
     step = TurnGate() if together and mode == "alternate" else None

@@ -25,6 +25,13 @@ def load_pair(
     for role in roles:
         spec = pair.base if role == "base" else pair.instruct
         say = (lambda msg, r=role: on_status(r, msg)) if on_status else (lambda msg: None)
+        if spec.server is not None:
+            from engine.inference.served import ServedModel
+
+            say(f"connecting to {spec.source_text}")
+            models[role] = ServedModel(spec)  # type: ignore[assignment]
+            say(f"ready: {models[role].info.description}")
+            continue
         say(f"locating {spec.name} ({spec.source_text})")
         resolved = resolve(spec)
         say(f"loading {resolved.path.name} ({resolved.size_bytes / 1e6:.0f} MB)")

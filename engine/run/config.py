@@ -15,7 +15,7 @@ try:
     TUNELENS_VERSION = version("tunelens")
 except PackageNotFoundError:  # running from a source tree that was never installed
     TUNELENS_VERSION = "0.0.0+source"
-EXECUTION_ONLY = ("parallel_items", "side_by_side")
+EXECUTION_ONLY = ("parallel_items", "side_by_side", "concurrency")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class RunConfig:
     # other values is the same run.
     parallel_items: int = DEFAULT_PARALLEL_ITEMS  # answers per model in one llama.cpp batch
     side_by_side: str | None = None  # None: models.toml's [engine] side_by_side
+    concurrency: int | None = None  # served models: requests in flight (None: the server's slots)
 
     def config_hash(self) -> str:
         data = asdict(self)

@@ -23,7 +23,13 @@ from typing import Any
 
 from engine.grading.graders import grade_with_span
 from engine.inference.defaults import DEFAULT_SIDE_BY_SIDE
-from engine.inference.llama import Model, PromptTooLong, llama_cpp_version, share_cpu
+from engine.inference.llama import (
+    Model,
+    PromptTooLong,
+    engine_version,
+    llama_cpp_version,
+    share_cpu,
+)
 from engine.prompts import RenderedPrompt, check_mode, render
 from engine.records import Decoding, Exemplar, Generation, Grade, Item, Role
 from engine.run.config import TUNELENS_VERSION, RunConfig
@@ -180,7 +186,7 @@ def answer_from(
         "max_tokens": decoding.max_tokens,
         "decoding": json.dumps({**dec.as_dict(), "seed": seed}),
         "score": score,
-        "llama_cpp_version": llama_cpp_version(),
+        "llama_cpp_version": engine_version(model),
         "created_at": datetime.now(),
     }
     return Answer(row=row, grade=g, generation=done, prompt=prompt, span=span)
@@ -395,10 +401,9 @@ class Runner:
         writer = RecordWriter(self.store)
         active = [self.models[r] for r in plan.calls if plan.calls[r]]
         share_cpu(active, side_by_side_mode(self.config, active))
-        worker = self._batched_worker if self.config.parallel_items > 1 else self._worker
         threads = [
             threading.Thread(
-                target=worker,
+                target=self._worker_for(role),
                 args=(role, plan.calls[role], plan.run_id, results),
                 name=f"tunelens-{role}",
                 daemon=True,
@@ -442,6 +447,24 @@ class Runner:
             writer.flush()
         if error is not None:
             raise error
+
+    def _worker_for(self, role: Role) -> Callable[..., None]:
+        """One answer at a time, several in one llama.cpp batch, or several requests in flight."""
+        model = self.models[role]
+        if self.concurrency(role) > 1:
+            return self._concurrent_worker
+        if self.config.parallel_items > 1 and model.capabilities.batched:
+            return self._batched_worker
+        return self._worker
+
+    def concurrency(self, role: Role) -> int:
+        """Requests in flight for a served model: --concurrency, else what the server offers."""
+        model = self.models[role]
+        if model.capabilities.batched:  # in-process: parallel_items decides
+            return 1
+        if self.config.concurrency:
+            return self.config.concurrency
+        return int(getattr(model, "concurrency", 1) or 1)
 
     def _prepared(
         self, role: Role, calls: Sequence[Call], on_skip: Callable[[Skipped], None]
@@ -517,6 +540,52 @@ class Runner:
                 if answer.generation.finish_reason == "cancelled":
                     break  # a half answer is not recorded: a resumed run redoes it
                 results.put((role, answer))
+        except BaseException as exc:  # reported to the caller's thread
+            results.put((role, exc))
+        finally:
+            results.put((role, None))
+
+    def _concurrent_worker(
+        self,
+        role: Role,
+        calls: Sequence[Call],
+        run_id: str,
+        results: queue.Queue[tuple[Role, Answer | BaseException | None]],
+    ) -> None:
+        """Like `_worker`, with up to `concurrency(role)` requests in flight to a server."""
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        model = self.models[role]
+        cfg = self.config
+        cot = cfg.decoding.strategy == "cot-decoding"
+        n = self.concurrency(role)
+
+        def one(call: Call, prompt: RenderedPrompt, forced: tuple[int, ...]) -> Answer:
+            return ask(
+                model, role, call.item, prompt, cfg.decoding, run_id=run_id,
+                sample_index=call.sample_index, grader=cfg.grader, cancel=self.cancel,
+                forced=forced, want_margins=cot,
+            )
+
+        def drain(done: set[Future[Answer]]) -> None:
+            for f in done:
+                answer = f.result()
+                if answer.generation.finish_reason != "cancelled":
+                    results.put((role, answer))
+
+        try:
+            with ThreadPoolExecutor(n, thread_name_prefix=f"tunelens-{role}") as pool:
+                pending: set[Future[Answer]] = set()
+                skip = lambda s: results.put((role, s))  # noqa: E731
+                for call, prompt, forced in self._prepared(role, calls, skip):
+                    while len(pending) >= n:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        drain(done)
+                    if self.cancel.is_set():
+                        break
+                    pending.add(pool.submit(one, call, prompt, forced))
+                done, _ = wait(pending)
+                drain(done)
         except BaseException as exc:  # reported to the caller's thread
             results.put((role, exc))
         finally:
