@@ -20,7 +20,6 @@ from engine.records import Item
 
 __all__ = ["surface_noise"]
 
-
 _KEYBOARD_NEIGHBOURS = {
     "a": "qwsz", "b": "vghn", "c": "xdfv", "d": "serfcx", "e": "wsdr", "f": "drtgvc",
     "g": "ftyhbv", "h": "gyujnb", "i": "ujko", "j": "huikmn", "k": "jiolm", "l": "kop",

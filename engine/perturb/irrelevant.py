@@ -14,7 +14,6 @@ from engine.records import Item
 
 __all__ = ["insert_irrelevant"]
 
-
 # (sentence, words that must not appear in the problem for the sentence to be used): each is
 # about a topic no grade-school problem quantity shares, so its number cannot be taken for data.
 _IRRELEVANT: tuple[tuple[str, frozenset[str]], ...] = tuple(

@@ -13,7 +13,6 @@ from engine.records import Item
 
 __all__ = ["question_first"]
 
-
 _REFERRING = re.compile(
     r"\b(he|she|him|her|his|hers|they|them|their|theirs|it|its|this|that|these|those|"
     r"then|such|same|other|others|another|remaining|rest|each|both|all|total|together|"
