@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 
 from engine.data.datasets import load_items
 from engine.data.embedded.templates import FEMALE_NAMES, MALE_NAMES, default_items, get_template
-from engine.perturb.perturbations import (
-    _FEMALE_RECOGNISED,
+from engine.perturb import (
     PERTURBATIONS,
     numbers_coverage,
     parse_perturb_spec,
@@ -27,6 +26,7 @@ from engine.perturb.perturbations import (
     split_sentences,
     variant_id,
 )
+from engine.perturb.text import FEMALE_RECOGNISED as _FEMALE_RECOGNISED
 from engine.records import Item
 
 REPO = Path(__file__).resolve().parents[1]
@@ -307,7 +307,7 @@ def test_different_seeds_give_different_variants(gsm8k: list[Item]) -> None:
 
 def test_variants_do_not_depend_on_python_hash_seed(gsm8k: list[Item]) -> None:
     code = (
-        "import json; from engine.data.datasets import load_items; from engine.perturb.perturbations import "
+        "import json; from engine.data.datasets import load_items; from engine.perturb import "
         f"perturb; items = load_items('gsm8k', {str(GSM8K_TEST)!r}, limit=40).items; "
         "print(json.dumps([[v.question, v.gold] if v else None for n in "
         "('numbers', 'names', 'irrelevant', 'format') for v in (perturb(i, [n], 9) "

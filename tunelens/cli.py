@@ -231,7 +231,7 @@ def build_run_config(args: argparse.Namespace):  # -> engine.run.runner.RunConfi
         raise UsageError("--max-tokens: expected at least 1")
     perturb: tuple[tuple[str, ...], ...] = ()
     if args.perturb:
-        from engine.perturb.perturbations import parse_perturb_spec
+        from engine.perturb import parse_perturb_spec
 
         try:
             perturb = tuple(tuple(g) for g in parse_perturb_spec(args.perturb))

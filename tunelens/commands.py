@@ -161,7 +161,7 @@ def cmd_perturbations(argv: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from engine.perturb.perturbations import PERTURBATIONS
+    from engine.perturb import PERTURBATIONS
 
     table = Table(title="perturbations")
     for col in ("name", "gold", "what it does"):

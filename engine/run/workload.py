@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.data.datasets import DatasetError, load_exemplars, load_items
-from engine.perturb.perturbations import perturb
+from engine.perturb import perturb
 from engine.records import Exemplar, Item
 from engine.run.runner import RunConfig
 

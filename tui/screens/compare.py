@@ -180,7 +180,7 @@ class CompareScreen(CompareLayout):
 
     # -- loading (worker threads) --------------------------------------------------------------
     def _load(self) -> None:
-        from engine.perturb.perturbations import PERTURBATIONS
+        from engine.perturb import PERTURBATIONS
         from engine.run.session import Session
 
         try:
@@ -319,7 +319,7 @@ class CompareScreen(CompareLayout):
         if key not in self._variants:
             found = self._published.get(key)
             if found is None:
-                from engine.perturb.perturbations import perturb
+                from engine.perturb import perturb
 
                 try:
                     found = perturb(item, name.split("+"), self.config.perturb_seed)
