@@ -66,3 +66,7 @@ class StoreError(TunelensError, RuntimeError):
 
 class ShiftError(TunelensError, RuntimeError):
     """Token shift cannot be computed for this pair or these answers."""
+
+
+class GraderError(TunelensError, ValueError):
+    """An unknown grader name; the message lists the graders there are."""

@@ -77,8 +77,9 @@ class Grade:
     grader: str  # which grader produced it, e.g. "gsm8k", "medcalc", "math-verify"
     detail: str = ""
     # Where the extracted answer sits in the output (character offsets), so that the app and the
-    # reports highlight it without extracting it again.
-    span: tuple[int, int] | None = None
+    # reports highlight it without extracting it again. Not part of the verdict: two grades with
+    # the same verdict are equal wherever the answer was found.
+    span: tuple[int, int] | None = field(default=None, compare=False)
 
 
 Strategy = Literal["greedy", "sample", "cot-decoding"]

@@ -1,4 +1,4 @@
-"""Tests for engine.grading.graders: answer extraction rules, GSM8K and MedCalc grading, math-verify,
+"""Tests for engine.grading: answer extraction rules, GSM8K and MedCalc grading, math-verify,
 and the `tunelens grade` record processing."""
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.grading import graders as grading
-from engine.grading.graders import (
+from engine.grading import (
     GRADERS,
     GradeInputError,
     default_grader,
@@ -32,6 +31,7 @@ from engine.grading.graders import (
     parse_number,
     truncate_run_on,
 )
+from engine.grading import math_verify as grading
 from engine.records import Grade, Item
 
 REPO = Path(__file__).resolve().parents[1]

@@ -91,7 +91,7 @@ def cmd_grade(argv: list[str]) -> int:
     p.add_argument("file", help="JSONL file, or - for standard input")
     p.add_argument("--grader", help="force a grader (gsm8k, medcalc, math-verify)")
     args = p.parse_args(argv)
-    from engine.grading.graders import grade_jsonl_records
+    from engine.grading import grade_jsonl_records
 
     if args.file == "-":
         lines, source = sys.stdin, "<stdin>"
@@ -300,7 +300,7 @@ def cmd_report(argv: list[str]) -> int:
 
 def _regrade(store: Any, grader: str, filters: Any) -> None:
     from engine.analysis.report import regrade
-    from engine.grading.graders import GRADERS
+    from engine.grading import GRADERS
 
     if grader not in GRADERS:
         raise UsageError(f"unknown grader {grader!r} (choose from {', '.join(GRADERS)})")

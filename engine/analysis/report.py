@@ -194,7 +194,7 @@ def answer_key(extracted: str | None) -> Any:
     """Normalise an extracted answer for voting: equal numbers vote together (18 = 18.0 = $18)."""
     if extracted is None:
         return None
-    from engine.grading.graders import parse_number
+    from engine.grading import parse_number
 
     text = extracted.strip()
     if not text:
@@ -827,11 +827,10 @@ def regrade(
     what grader agreement needs (the paper behind tunelens shows the grader can flip a verdict).
     Items come from the `items` table, so the answer is graded against the gold it was asked with.
     """
-    from engine.grading.graders import GRADERS
+    from engine.grading import get_grader
     from engine.records import Item
 
-    if grader not in GRADERS:
-        raise ValueError(f"unknown grader {grader!r} (choose from {', '.join(GRADERS)})")
+    fn = get_grader(grader)
     filters = filters or ReportFilters()
     where, params = filters.where()
     rows = store.query(REGRADE_SQL.format(where=where), [*params, grader]).rows
@@ -840,7 +839,6 @@ def regrade(
         f"JOIN grades x ON x.generation_id = g.generation_id AND x.grader = ? WHERE {where}"
     )
     already = store.query(count_sql, [grader, *params]).rows[0][0]
-    fn = GRADERS[grader]
     out: list[tuple[Any, ...]] = []
     errors = changed = 0
     for n, row in enumerate(rows, start=1):

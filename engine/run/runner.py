@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.grading.graders import grade_with_span
+from engine.grading import grade
 from engine.inference.defaults import DEFAULT_SIDE_BY_SIDE
 from engine.inference.llama import (
     Model,
@@ -139,8 +139,8 @@ def answer_from(
 ) -> Answer:
     """Grade a finished generation and build its row (shared by `ask` and batched runs)."""
     dec = with_prompt_stops(decoding, prompt)
-    g, span = grade_with_span(item, done.text, grader)
-    score = path_confidence(done, span) if want_margins else None
+    g = grade(item, done.text, grader)
+    score = path_confidence(done, g.span) if want_margins else None
     key = generation_key(
         run_id,
         item.item_id,
@@ -189,7 +189,7 @@ def answer_from(
         "llama_cpp_version": engine_version(model),
         "created_at": datetime.now(),
     }
-    return Answer(row=row, grade=g, generation=done, prompt=prompt, span=span)
+    return Answer(row=row, grade=g, generation=done, prompt=prompt, span=g.span)
 
 
 def grade_rows(answer: Answer) -> list[dict[str, Any]]:

@@ -389,7 +389,7 @@ def locate_answer(
         return None
     if grader == "gsm8k":
         try:
-            from engine.grading.graders import extract_number_answer
+            from engine.grading import extract_number_answer
 
             _, _, span = extract_number_answer(output)
             if span is not None:
