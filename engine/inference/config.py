@@ -28,7 +28,8 @@ class EngineSettings:
     n_batch: int = 512
     n_gpu_layers: int = -1  # -1: offload every layer (a no-op on a CPU build)
     seed: int = 0
-    flash_attn: bool = False  # halves CPU decode speed at ~1k context; useful on GPUs
+    # "auto": on where layers run on a GPU, off on a CPU (it halves CPU decode speed at ~1k context)
+    flash_attn: bool | str = "auto"
     # llama.cpp's "extra buffer types" (weight repacking, the AMX kernels). Off by default: the AMX
     # kernel segfaults on the first decode on Sapphire Rapids Xeons (llama.cpp #20824), and on the
     # CPUs measured here turning it off cost nothing. Set true on other hardware to compare.
@@ -139,7 +140,7 @@ _ENGINE_KEYS: dict[str, type] = {
     "n_batch": int,
     "n_gpu_layers": int,
     "seed": int,
-    "flash_attn": bool,
+    "flash_attn": bool,  # or "auto"
     "extra_buffers": bool,
     "side_by_side": str,
 }
@@ -327,6 +328,11 @@ def _engine_settings(
     changes: dict[str, Any] = {}
     for key, value in raw.items():
         want = _ENGINE_KEYS[key]
+        if key == "flash_attn":
+            if value != "auto" and not isinstance(value, bool):
+                raise where.error([*keys, key], f'expected true, false or "auto", got {value!r}')
+            changes[key] = value
+            continue
         # bool is a subclass of int in Python; refuse `threads = true`.
         if not isinstance(value, want) or (want is int and isinstance(value, bool)):
             raise where.error([*keys, key], f"expected {want.__name__}, got {_kind(value)}")

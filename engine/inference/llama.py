@@ -19,6 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ModelLoadError, PromptTooLong
+from engine.inference.backend import (
+    LoadLog,
+    capture_load_log,
+    describe_backend,
+    resolve_flash_attn,
+)
 from engine.inference.config import SIDE_BY_SIDE, EngineSettings
 from engine.inference.engine import Capabilities, Chunk, ModelInfo
 from engine.inference.sources import ResolvedModel
@@ -58,7 +64,11 @@ class Model:
         self.resolved = resolved
         self.settings = settings or resolved.spec.settings
         self._lock = threading.Lock()
-        self.llm = _load(resolved.path, self.settings)
+        self.backend = describe_backend()
+        self.flash_attn = resolve_flash_attn(
+            self.settings.flash_attn, gpu_layers=self.settings.n_gpu_layers, backend=self.backend
+        )
+        self.llm, self.load_log = _load(resolved.path, self.settings, self.flash_attn)
         self._n_threads = self._n_threads_batch = self.settings.n_threads
         self._step_gate: TurnGate | None = None
         self._answer_gate: TurnGate | None = None
@@ -336,10 +346,23 @@ class Model:
                 "n_threads": self._n_threads,
                 "n_batch": self.settings.n_batch,
                 "n_gpu_layers": self.settings.n_gpu_layers,
-                "flash_attn": self.settings.flash_attn,
+                "flash_attn": self.flash_attn,
                 "extra_buffers": self.settings.extra_buffers,
+                **self.offload_report(),
             },
         )
+
+    def offload_report(self) -> dict[str, Any]:
+        """Backend, device and the layers this load actually put on the GPU (llama.cpp's log)."""
+        done = self.load_log.offloaded
+        devices = self.load_log.devices or self.backend.devices
+        return {
+            "backend": self.backend.name if done and done[0] > 0 else "CPU",
+            "backend_built": self.backend.name,
+            "device": ", ".join(devices) if done and done[0] > 0 else "CPU",
+            "layers_offloaded": done[0] if done else 0,
+            "layers_total": done[1] if done else None,
+        }
 
     def close(self) -> None:
         self.llm.close()
@@ -357,7 +380,7 @@ def _vocab_is_eog(vocab: Any, token: int) -> bool:
     return llama_cpp.llama_vocab_is_eog(vocab, token)
 
 
-def _load(path: Path, settings: EngineSettings) -> Any:
+def _load(path: Path, settings: EngineSettings, flash_attn: bool) -> tuple[Any, LoadLog]:
     import llama_cpp
     import llama_cpp.llama_cpp as capi
 
@@ -370,10 +393,10 @@ def _load(path: Path, settings: EngineSettings) -> Any:
         p.use_extra_bufts = settings.extra_buffers
         return p
 
-    with _PATCH_LOCK:
+    with _PATCH_LOCK, capture_load_log() as log:
         capi.llama_model_default_params = params
         try:
-            return llama_cpp.Llama(
+            llm = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=settings.n_ctx,
                 n_batch=settings.n_batch,
@@ -382,13 +405,14 @@ def _load(path: Path, settings: EngineSettings) -> Any:
                 n_threads_batch=settings.n_threads,
                 n_gpu_layers=settings.n_gpu_layers,
                 seed=settings.seed,
-                flash_attn=settings.flash_attn,
+                flash_attn=flash_attn,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"llama.cpp could not load {path}: {exc}") from None
         finally:
             capi.llama_model_default_params = original
+    return llm, log
 
 
 def _token_text(llm: Any, token_id: int) -> str:

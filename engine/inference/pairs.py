@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from engine.inference.backend import check_gpu_fit
 from engine.inference.config import ModelsConfig, PairSpec
 from engine.inference.llama import Model
-from engine.inference.sources import resolve
+from engine.inference.sources import ResolvedModel, resolve
 from engine.records import ROLES, Role
 
 Status = Callable[[Role, str], None]
@@ -22,6 +23,7 @@ def load_pair(
     """Resolve (download, assemble, hash) and load each model of the pair."""
     pair = config.pair(pair_name)
     models: dict[Role, Model] = {}
+    local: list[tuple[Role, ResolvedModel]] = []
     for role in roles:
         spec = pair.base if role == "base" else pair.instruct
         say = (lambda msg, r=role: on_status(r, msg)) if on_status else (lambda msg: None)
@@ -33,7 +35,10 @@ def load_pair(
             say(f"ready: {models[role].info.description}")
             continue
         say(f"locating {spec.name} ({spec.source_text})")
-        resolved = resolve(spec)
+        local.append((role, resolve(spec)))
+    check_gpu_fit([(r.spec.name, r.size_bytes, r.spec.settings.n_gpu_layers) for _, r in local])
+    for role, resolved in local:
+        say = (lambda msg, r=role: on_status(r, msg)) if on_status else (lambda msg: None)
         say(f"loading {resolved.path.name} ({resolved.size_bytes / 1e6:.0f} MB)")
         models[role] = Model(resolved)
         say(f"ready: {models[role].info.description}")
