@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import engine.data.datasets as ds
-from engine.data.datasets import (
+import engine.data.readers.hub as ds
+from engine.data import (
     DATASETS,
     GSM8K_COT_EXEMPLARS,
     DatasetError,
@@ -460,3 +460,4 @@ def test_generic_files_round_trip(rows: list[tuple[str, int]], suffix: str) -> N
         items = load_items("file", path).items
     assert [(i.question, i.gold) for i in items] == [(q, str(a)) for q, a in rows]
     assert [i.item_id for i in items] == [f"rt-test-{n}" for n in range(len(rows))]
+
