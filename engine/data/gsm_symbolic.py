@@ -7,9 +7,27 @@ Licence CC BY-NC-ND 4.0: tunelens loads it from a path or the Hub and never copi
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from engine.data.files import mapped_items
 from engine.data.gsm8k import GSM8K_TRAIN_EXEMPLARS
-from engine.data.spec import DatasetSpec
+from engine.data.spec import DatasetSpec, LoadRequest, LoadResult
+
+
+def p2_items(request: LoadRequest, result: LoadResult) -> None:
+    """Mapped rows whose variants, and the originals brought along, also name their GSM8K test
+    item (`gsm8k_item_id` = `gsm8k-test-<original_id>`), so a P2 run pairs with a GSM8K run."""
+    start = len(result.items)
+    mapped_items(request, result)
+    linked: dict[str, str] = {}
+    for item in result.items[start:]:
+        index = item.fields.get("source_original_id")
+        if index is not None and item.original_id is not None:
+            linked[item.original_id] = item.fields["gsm8k_item_id"] = f"gsm8k-test-{index}"
+    for item in result.items[start:]:
+        if item.item_id in linked:
+            item.fields["gsm8k_item_id"] = linked[item.item_id]
+
 
 GSM_SYMBOLIC = DatasetSpec(
     name="gsm-symbolic",
@@ -31,4 +49,20 @@ GSM_SYMBOLIC = DatasetSpec(
         "original_answer": "original_answer",
     },
     perturbation="gsm-symbolic",
+)
+
+GSM_SYMBOLIC_P2 = replace(
+    GSM_SYMBOLIC,
+    name="gsm-symbolic-p2",
+    description="GSM-Symbolic-P2: GSM8K test questions with two extra clauses (50 templates x 50 "
+                "instances), loaded with their originals",
+    how_to_load=(
+        "--dataset gsm-symbolic-p2 --data-file PATH/GSM_p2.jsonl; "
+        "without --data-file: Hub apple/GSM-Symbolic config p2"
+    ),
+    to_items=p2_items,
+    aliases=("gsm_symbolic_p2", "gsm-p2"),
+    hub_config="p2",
+    local_file="GSM_p2.jsonl",
+    perturbation="gsm-symbolic-p2",
 )

@@ -9,7 +9,9 @@ from engine.data.embedded.dataset import EMBEDDED
 from engine.data.files import FILE
 from engine.data.gsm8k import GSM8K
 from engine.data.gsm_plus import GSM_PLUS
-from engine.data.gsm_symbolic import GSM_SYMBOLIC
+from engine.data.gsm_symbolic import GSM_SYMBOLIC, GSM_SYMBOLIC_P2
+from engine.data.math500 import MATH500
+from engine.data.math_perturb import MATH_PERTURB_HARD, MATH_PERTURB_SIMPLE
 from engine.data.medcalc import MEDCALC
 from engine.data.spec import DatasetSpec
 from engine.errors import DatasetError
@@ -17,7 +19,8 @@ from engine.records import Item
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
-    for spec in (EMBEDDED, GSM8K, MEDCALC, GSM_PLUS, GSM_SYMBOLIC, FILE)
+    for spec in (EMBEDDED, GSM8K, MEDCALC, GSM_PLUS, GSM_SYMBOLIC, GSM_SYMBOLIC_P2, MATH500,
+                 MATH_PERTURB_SIMPLE, MATH_PERTURB_HARD, FILE)
 }
 
 _NAMES: dict[str, str] = {name: name for name in DATASETS}
