@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from engine.data import spec_of
 from engine.errors import PromptError
 from engine.records import Exemplar, Item
 
@@ -30,14 +31,6 @@ STOP_SEQUENCES: dict[str, tuple[str, ...]] = {
     "zero-shot-cot": ("\nQ:", "\n\nQ:", "\nQuestion:", "\n\n\n"),
     "few-shot-cot": ("\nQ:", "\n\nQ:", "\nQuestion:", "\n\n\n"),
 }
-
-_MEDCALC_FORMAT = {
-    "decimal": "a number",
-    "integer": "a whole number",
-    "date": "a date in MM/DD/YYYY format",
-    "gestational_age": "a pair (weeks, days)",
-}
-
 
 @dataclass(frozen=True)
 class RenderedPrompt:
@@ -65,15 +58,8 @@ def check_mode(mode: str) -> str:
 
 
 def question_text(item: Item) -> str:
-    """The question as posed: MedCalc items carry a patient note and a format request."""
-    note = item.fields.get("patient_note")
-    if note:
-        fmt = _MEDCALC_FORMAT.get(item.answer_type, "a number")
-        return (
-            f"Patient note:\n{note.strip()}\n\nTask: {item.question.strip()}\n"
-            f"Give the final answer as {fmt}."
-        )
-    return item.question.strip()
+    """The question as posed, built as the item's dataset says (MedCalc adds note and format)."""
+    return spec_of(item).question_text(item)
 
 
 def raw_turns(item: Item, mode: str, exemplars: list[Exemplar]) -> list[tuple[str, str | None]]:

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import engine.data.datasets as ds
-from engine.data.datasets import (
+import engine.data.readers.hub as ds
+from engine.data import (
     DATASETS,
     GSM8K_COT_EXEMPLARS,
     DatasetError,
@@ -29,7 +29,11 @@ from engine.data.datasets import (
     load_items,
     normalize_number,
     parse_column_map,
+    spec_for,
+    spec_of,
 )
+from engine.prompts import question_text
+from engine.records import Item
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"
@@ -460,3 +464,141 @@ def test_generic_files_round_trip(rows: list[tuple[str, int]], suffix: str) -> N
         items = load_items("file", path).items
     assert [(i.question, i.gold) for i in items] == [(q, str(a)) for q, a in rows]
     assert [i.item_id for i in items] == [f"rt-test-{n}" for n in range(len(rows))]
+
+
+# --------------------------------------------------------------------------- one spec per benchmark
+
+MATH500 = SHARED / "math500" / "test.jsonl"
+MATH_PERTURB = SHARED / "math-perturb"
+GSM_P2 = SHARED / "gsm-symbolic" / "GSM_p2.jsonl"
+
+
+def _shared(path: Path) -> Path:
+    if not path.is_file():
+        pytest.fail(f"shared dataset missing: {path} (../shared must sit beside the repo)")
+    return path
+
+
+def test_every_dataset_is_one_spec() -> None:
+    for name, spec in DATASETS.items():
+        assert spec_for(name) is spec and spec.name == name
+        assert spec.grader in ("gsm8k", "medcalc", "math-verify")
+        for alias in spec.aliases:
+            assert spec_for(alias.upper()) is spec
+    assert {"math500", "math-perturb-simple", "math-perturb-hard", "gsm-symbolic-p2"} <= set(
+        DATASETS)
+    assert spec_for("math500").hub_id == "HuggingFaceH4/MATH-500"
+    assert spec_for("gsm-symbolic-p2").hub_id == "apple/GSM-Symbolic"
+    assert spec_for("gsm-symbolic-p2").hub_config == "p2"
+    assert spec_for("medcalc").grader == "medcalc" and spec_for("math500").grader == "math-verify"
+    # Items of `--dataset file` are named after their file: they get the file spec.
+    assert spec_of(Item("my-set", "my-set-1", "Q?", "1")) is spec_for("file")
+    with pytest.raises(DatasetError, match=r"^unknown dataset 'math5000'; known: embedded, "):
+        spec_for("math5000")
+
+
+def test_math500_from_the_shared_file() -> None:
+    result = load_items("math500", _shared(MATH500), limit=5)
+    assert len(result.items) == 5 and result.skipped == 0
+    first = result.items[0]
+    assert first.dataset == "math500" and first.item_id == "math500-test-precalculus-807"
+    assert first.answer_type == "text" and first.gold == "\\left( 3, \\frac{\\pi}{2} \\right)"
+    assert first.fields == {"subject": "Precalculus", "level": 2,
+                            "unique_id": "test/precalculus/807.json"}
+    assert first.solution and "\\boxed{" in first.solution
+    assert question_text(first) == first.question.strip()
+    every = load_items("math500", MATH500).items
+    assert len(every) == 500 and len({i.item_id for i in every}) == 500
+    assert every[:5] == result.items
+
+
+def test_math_perturb_simple_and_hard_pair_by_problem_id() -> None:
+    simple = load_items("math-perturb-simple",
+                        _shared(MATH_PERTURB / "math_perturb_simple.jsonl")).items
+    hard = load_items("math-perturb-hard", _shared(MATH_PERTURB / "math_perturb_hard.jsonl"),
+                      limit=3).items
+    assert len(simple) == 279 and len(hard) == 3
+    assert [i.item_id for i in hard] == [i.item_id for i in simple[:3]] == [
+        "math-perturb-1", "math-perturb-2", "math-perturb-3"]
+    assert {i.dataset for i in hard} == {"math-perturb-hard"}
+    # `answer` is a JSON number in some rows: it is cast to text.
+    assert hard[1].gold == "0" and all(isinstance(i.gold, str) for i in simple)
+    assert hard[1].answer_type == "text" and not hard[1].is_variant
+    assert hard[1].fields["subject"] == "Intermediate Algebra"
+    assert hard[1].fields["original_split"] == "train"
+
+
+def test_math_perturb_without_a_file_says_to_pass_one() -> None:
+    for kind in ("simple", "hard"):
+        with pytest.raises(DatasetError) as err:
+            load_items(f"math-perturb-{kind}")
+        message = str(err.value)
+        assert "\n" not in message and "--data-file" in message
+        assert f"math_perturb_{kind}.jsonl" in message and "no Hub copy" in message
+
+
+def test_gsm_symbolic_p2_links_to_gsm8k_test_items() -> None:
+    items = load_items("gsm-symbolic-p2", _shared(GSM_P2), limit=2).items
+    assert [i.item_id for i in items] == ["gsm-symbolic-p2-orig-473", "gsm-symbolic-p2-0-0",
+                                         "gsm-symbolic-p2-0-1"]
+    original, first, _ = items
+    assert first.original_id == original.item_id and first.perturbation == "gsm-symbolic-p2"
+    assert first.gold == "32.5" and first.fields["source_original_id"] == "473"
+    assert first.fields["gsm8k_item_id"] == original.fields["gsm8k_item_id"] == "gsm8k-test-473"
+    gsm8k = {i.item_id: i for i in load_items("gsm8k", GSM8K_TEST).items}
+    assert gsm8k["gsm8k-test-473"].question == original.question
+    assert gsm8k["gsm8k-test-473"].gold == original.gold
+
+
+def test_new_datasets_missing_file_is_one_line(tmp_path: Path) -> None:
+    for name in ("math500", "math-perturb-simple", "gsm-symbolic-p2"):
+        with pytest.raises(DatasetError, match="no such file") as err:
+            load_items(name, tmp_path / "missing.jsonl")
+        assert "\n" not in str(err.value)
+    wrong = write_rows(tmp_path / "wrong.jsonl", [{"question": "q", "answer": "1"}])
+    with pytest.raises(DatasetError, match=r"wrong\.jsonl: no column 'problem'"):
+        load_items("math500", wrong)
+
+
+def test_math500_from_the_hub_and_offline(monkeypatch) -> None:
+    rows = [{"problem": "What is $1+1$?", "solution": "$\\boxed{2}$", "answer": "2",
+             "subject": "Algebra", "level": 1, "unique_id": "test/algebra/1.json"}]
+    monkeypatch.setitem(sys.modules, "datasets", _fake_datasets({"test": rows}))
+    monkeypatch.setattr(ds, "_hub_reachable", lambda timeout=3.0: True)
+    result = load_items("math500")
+    assert result.source == "HuggingFaceH4/MATH-500"
+    assert [(i.item_id, i.gold) for i in result.items] == [("math500-test-algebra-1", "2")]
+    monkeypatch.setattr(ds, "_hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(DatasetError) as err:
+        load_items("math500")
+    assert "\n" not in str(err.value) and "--data-file" in str(err.value)
+    assert "test.jsonl" in str(err.value)
+
+
+MATH_TRAIN_ROWS = [
+    {"problem": f"What is ${n} + {n}$?", "solution": f"It is ${n} + {n} = \\boxed{{{2 * n}}}$.",
+     "level": "Level 1", "type": "Algebra"}
+    for n in range(1, 7)
+] + [{"problem": "No boxed answer?", "solution": "It is 3.", "level": "Level 1", "type": "Algebra"}]
+
+
+def test_math_exemplars_from_a_train_file_or_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    train = write_rows(tmp_path / "math_train.jsonl", MATH_TRAIN_ROWS)
+    for name in ("math500", "math-perturb-hard"):
+        exemplars = load_exemplars(name, 3, seed=1, train_file=train)
+        assert len(exemplars) == 3 and len({e.question for e in exemplars}) == 3
+        assert all("\\boxed{" in e.answer for e in exemplars)
+        assert exemplars == load_exemplars(name, 3, seed=1, train_file=train)
+    asked = load_exemplars("math500", 6, seed=0, train_file=train)
+    assert len(asked) == 6  # the row without a boxed answer is never an exemplar
+    fewer = load_exemplars("math500", 6, seed=0, train_file=train,
+                           exclude_questions={asked[0].question})
+    assert asked[0].question not in {e.question for e in fewer} and len(fewer) == 5
+    # Offline with no train file: one line that says which file to pass.
+    monkeypatch.setattr(ds, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    with pytest.raises(DatasetError) as err:
+        load_exemplars("math500", 2, seed=0)
+    message = str(err.value)
+    assert "\n" not in message and "--train-file" in message and "MATH train" in message

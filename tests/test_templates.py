@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.data.datasets import load_items
+from engine.data import load_items
 from engine.data.embedded.templates import (
     FEMALE_NAMES,
     MALE_NAMES,
@@ -25,7 +25,8 @@ from engine.data.embedded.templates import (
 
 # --------------------------------------------------------------------------- an independent
 # evaluator: a recursive-descent parser over + - * / ( ) and integers, written separately from
-# engine.data.embedded.templates.evaluate (which walks Python's AST), so answers are checked two ways.
+# engine.data.embedded.templates.evaluate (which walks Python's AST), so answers are checked two
+# ways.
 
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|(\w+)|(.))")
 

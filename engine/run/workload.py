@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from engine.data.datasets import DatasetError, load_exemplars, load_items
+from engine.data import load_exemplars, load_items, spec_for
+from engine.errors import DatasetError
 from engine.perturb import perturb
 from engine.records import Exemplar, Item
-from engine.run.runner import RunConfig
+from engine.run.config import RunConfig
 
 
 @dataclass
@@ -91,32 +91,37 @@ def exemplar_source(
     """Few-shot exemplars per (item, mode).
 
     One seeded draw serves every item of a run, so all prompts share the exemplar prefix and the
-    model's KV cache is reused; MedCalc draws the one-shot example of the item's own calculator.
+    model's KV cache is reused. The dataset's `Exemplars` say the rest: a train file beside the
+    test file, and a per-item group (MedCalc draws the one-shot example of the item's own
+    calculator; an embedded item gets the other templates).
     """
     cache: dict[str, list[Exemplar]] = {}
     exclude = {i.original_id or i.item_id for i in items}
+    policy = spec_for(dataset).exemplars
+    sibling = policy.beside_file(data_file)
+    train = train_file or (str(sibling) if sibling is not None else None)
 
     def source(item: Item, mode: str) -> list[Exemplar]:
         if mode != "few-shot-cot" or shots <= 0:
             return []
-        calc = item.fields.get("calculator_id")
-        template = item.fields.get("template") if dataset == "embedded" else None
-        if calc is not None:
-            key, excluded = f"calc:{calc}", exclude
-        elif template is not None:
-            # Embedded problems are templates: exemplars come from the other templates, so the
-            # item's own problem never appears (with other numbers) among its exemplars.
-            key, excluded = f"tmpl:{template}", {item.original_id or item.item_id}
+        group = item.fields.get(policy.per_field) if policy.per_field else None
+        if group is None:
+            key, excluded, asked = "*", exclude, None
+        elif policy.others_only:
+            # Exemplars come from the other groups (embedded templates, so the item's own problem
+            # never appears with other numbers): only the item itself is excluded.
+            own = {item.original_id or item.item_id}
+            key, excluded, asked = f"{policy.per_field}:{group}", own, None
         else:
-            key, excluded = "*", exclude
+            key, excluded, asked = f"{policy.per_field}:{group}", exclude, str(group)
         if key not in cache:
             got = load_exemplars(
                 dataset,
                 shots,
                 seed,
-                train_file=train_file or _sibling_train(dataset, data_file),
+                train_file=train,
                 exclude_ids=excluded,
-                calculator_id=str(calc) if calc is not None else None,
+                calculator_id=asked,
             )
             if not got:
                 raise DatasetError(
@@ -127,14 +132,3 @@ def exemplar_source(
         return cache[key]
 
     return source
-
-
-_SIBLINGS = {"gsm8k": "train.jsonl", "medcalc": "one_shot.csv"}
-
-
-def _sibling_train(dataset: str, data_file: str | None) -> str | None:
-    """GSM8K's train.jsonl or MedCalc's one_shot.csv beside the test file, if it is there."""
-    if not data_file or dataset not in _SIBLINGS:
-        return None
-    candidate = Path(data_file).parent / _SIBLINGS[dataset]
-    return str(candidate) if candidate.is_file() else None

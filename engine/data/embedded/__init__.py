@@ -1,0 +1,1 @@
+"""The embedded default dataset: easy word-problem templates written for tunelens (offline)."""
