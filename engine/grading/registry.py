@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine.data import find_spec
 from engine.errors import GraderError
 from engine.grading.gsm8k import grade_gsm8k
 from engine.grading.math_verify import grade_math_verify
@@ -59,7 +60,14 @@ def get_grader(name: str) -> Grader:
 
 
 def default_grader(item: Item) -> str:
-    """The grader an item gets unless one is chosen: medcalc for MedCalc items, else gsm8k."""
+    """The grader an item gets unless one is chosen: its dataset spec's, else by its answer.
+
+    Items of a registered benchmark get the spec's grader; items from a user's file (or records
+    graded with `tunelens grade`) get medcalc when their answer looks like MedCalc's, else gsm8k.
+    """
+    spec = find_spec(item.dataset)
+    if spec is not None and spec.name != "file":
+        return spec.grader
     if "medcalc" in item.dataset.lower():
         return "medcalc"
     if item.answer_type in ("date", "gestational_age"):
