@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from engine.errors import UsageError
 from engine.inference.defaults import DEFAULT_PARALLEL_ITEMS, DEFAULT_SIDE_BY_SIDE, SIDE_BY_SIDE
-from engine.records import MODES, ROLES, Strategy
+from engine.records import MODES, ROLES, Decoding, Strategy
 
 if TYPE_CHECKING:
     from engine.analysis.report import ReportFilters
@@ -196,7 +196,6 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
     from engine.data.datasets import parse_column_map
     from engine.perturb.perturbations import parse_perturb_spec
     from engine.prompts import check_mode
-    from engine.records import Decoding
     from engine.run.config import RunConfig
 
     modes = tuple(check_mode(m.strip()) for m in args.mode.split(",") if m.strip())
