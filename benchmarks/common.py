@@ -46,13 +46,13 @@ def demo_models(threads: int = THREADS, roles: Sequence[str] = ("base", "instruc
 
 
 def fewshot_exemplars(shots: int = 8) -> list[Any]:
-    from engine.data.datasets import load_exemplars
+    from engine.data import load_exemplars
 
     return load_exemplars("gsm8k", shots, FEWSHOT_SEED, train_file=str(GSM8K_TRAIN))
 
 
 def gsm8k_items(n: int) -> list[Any]:
-    from engine.data.datasets import load_items
+    from engine.data import load_items
 
     return list(load_items("gsm8k", str(GSM8K_TEST), limit=n).items)
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.data.datasets import load_items
+from engine.data import load_items
 from engine.data.embedded.templates import FEMALE_NAMES, MALE_NAMES, default_items, get_template
 from engine.perturb import (
     PERTURBATIONS,
@@ -307,7 +307,7 @@ def test_different_seeds_give_different_variants(gsm8k: list[Item]) -> None:
 
 def test_variants_do_not_depend_on_python_hash_seed(gsm8k: list[Item]) -> None:
     code = (
-        "import json; from engine.data.datasets import load_items; from engine.perturb import "
+        "import json; from engine.data import load_items; from engine.perturb import "
         f"perturb; items = load_items('gsm8k', {str(GSM8K_TEST)!r}, limit=40).items; "
         "print(json.dumps([[v.question, v.gold] if v else None for n in "
         "('numbers', 'names', 'irrelevant', 'format') for v in (perturb(i, [n], 9) "

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from engine.analysis import stats
-from engine.run.presets import PRESETS, preset_configs, preset_table, run_preset
+from engine.run.presets import PRESETS, preset_configs, preset_table
 from engine.store.store import Store
+from tunelens.commands.reproduce import run_preset
 
 
 def test_instruct_vs_base_is_the_papers_gsm8k_protocol() -> None:

@@ -149,34 +149,6 @@ def preset_configs(
     return configs
 
 
-def run_preset(
-    configs: list[RunConfig], *, db: str | None = None, resume: bool = False
-) -> tuple[int, list[str]]:
-    """Run each config with the headless front; returns (exit code, run ids).
-
-    The runs' own summaries go to stderr: stdout is for the preset's table.
-    """
-    import contextlib
-    import sys
-
-    from engine.store.store import Store
-    from tunelens.headless import run_headless
-
-    run_ids = []
-    for config in configs:
-        with contextlib.redirect_stdout(sys.stderr):
-            code = run_headless(config, db=db, resume=resume)
-        rows = Store(db).query(
-            "SELECT run_id FROM runs WHERE config_hash = ? ORDER BY started_at DESC LIMIT 1",
-            [config.config_hash()],
-        ).rows
-        if rows:
-            run_ids.append(rows[0][0])
-        if code != 0:
-            return code, run_ids
-    return 0, run_ids
-
-
 # -- the paper's table -----------------------------------------------------------------------------
 
 

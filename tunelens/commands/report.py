@@ -1,0 +1,133 @@
+"""`tunelens report` and `tunelens regrade`: the analysis of recorded runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.errors import UsageError
+from engine.grading import GRADERS
+from engine.store.store import Store
+from tunelens.options import (
+    add_db,
+    add_format,
+    add_report_filters,
+    at_least,
+    command_parser,
+    report_filters,
+)
+from tunelens.output import emit
+
+if TYPE_CHECKING:
+    from engine.analysis.report import ReportFilters
+
+# The analysis (numpy) is imported when a command runs, not for its --help.
+
+
+def cmd_report(argv: list[str]) -> int:
+    p = command_parser(
+        "report",
+        "Accuracy with 95% intervals, base vs instruct (McNemar), perturbation drops, few-shot "
+        "gains, the convergence analysis, grader agreement and token shift, from recorded runs.",
+    )
+    add_report_filters(p)
+    add_format(p)
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="write the csv/json/markdown output to PATH (csv: a directory, one file per table)",
+    )
+    p.add_argument("--plot-dir", metavar="DIR", help="write figures (PNG and SVG) to DIR")
+    p.add_argument(
+        "--plot-format", default="png,svg", metavar="FMT", help="png, svg or both (default)"
+    )
+    p.add_argument(
+        "--grader",
+        help="count the verdicts of this grader (from the grades table) instead of the primary",
+    )
+    p.add_argument(
+        "--regrade",
+        metavar="GRADER",
+        help="first add GRADER's verdicts for answers that lack them (for grader agreement)",
+    )
+    p.add_argument("--pass-k", metavar="K,...", help="extra k for pass@k, e.g. 5,10")
+    p.add_argument(
+        "--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    add_db(p)
+    args = p.parse_args(argv)
+    from engine.analysis.report import RENDERERS, build_report, print_report, write_csv_dir
+    from engine.render.plots import write_plots
+
+    at_least("--resamples", args.resamples, 100, "at least 100")
+    formats = tuple(f.strip() for f in args.plot_format.split(",") if f.strip())
+    if any(f not in ("png", "svg") for f in formats) or not formats:
+        raise UsageError("--plot-format: expected png, svg or png,svg")
+    store = Store(args.db)
+    if args.regrade:
+        _regrade(store, args.regrade, report_filters(args))
+    filters = report_filters(
+        args,
+        grader=args.grader,
+        pass_k=_int_list(args.pass_k, "--pass-k"),
+        resamples=args.resamples,
+        seed=args.seed,
+    )
+    report = build_report(store, filters)
+    if args.format == "table":
+        from rich.console import Console
+
+        print_report(report, Console())
+    elif args.format == "csv" and args.out:
+        for path in write_csv_dir(report.tables(), Path(args.out)):
+            print(f"wrote {path}", file=sys.stderr)
+    else:
+        emit(RENDERERS[args.format](report), args.out)
+    if args.plot_dir:
+        paths = write_plots(report, args.plot_dir, formats)
+        print(f"{len(paths)} plot files in {args.plot_dir}", file=sys.stderr)
+        for path in paths:
+            print(f"  {path}", file=sys.stderr)
+    return 0 if not report.empty else 1
+
+
+def cmd_regrade(argv: list[str]) -> int:
+    p = command_parser(
+        "regrade",
+        "Grade recorded answers again with another grader and add its verdicts to the grades "
+        "table (the primary verdicts stay); `tunelens report` then shows grader agreement.",
+    )
+    p.add_argument("--grader", required=True, help="gsm8k, medcalc or math-verify")
+    add_report_filters(p)
+    add_db(p)
+    args = p.parse_args(argv)
+    _regrade(Store(args.db), args.grader, report_filters(args))
+    return 0
+
+
+def _regrade(store: Store, grader: str, filters: ReportFilters) -> None:
+    """Add `grader`'s verdicts to the recorded answers `filters` select, and say what changed."""
+    from engine.analysis.report import regrade
+
+    if grader not in GRADERS:
+        raise UsageError(f"unknown grader {grader!r} (choose from {', '.join(GRADERS)})")
+    result = regrade(store, grader, filters)
+    print(
+        f"{grader}: graded {result.graded} answers ({result.already} already had its verdict, "
+        f"{result.changed} verdicts differ from the primary grader, {result.errors} errors)",
+        file=sys.stderr,
+    )
+
+
+def _int_list(text: str | None, flag: str) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"{flag}: expected numbers separated by commas, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise UsageError(f"{flag}: expected positive numbers")
+    return values
