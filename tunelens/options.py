@@ -181,6 +181,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         f"(default: {DEFAULT_PARALLEL_ITEMS}, one at a time, exactly reproducible)",
     )
     p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="served models (models.toml server = {...}): requests in flight per model "
+        "(default: the server's slot count where it reports one, e.g. llama-server --parallel)",
+    )
+    p.add_argument(
         "--side-by-side",
         choices=SIDE_BY_SIDE,
         default=None,
@@ -230,6 +238,7 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
     )
     parallel_items = DEFAULT_PARALLEL_ITEMS if args.parallel_items is None else args.parallel_items
     at_least("--parallel-items", parallel_items, 1, "at least 1")
+    at_least("--concurrency", args.concurrency, 1, "at least 1")
 
     roles = ROLES if args.role == "both" else (args.role,)
     return RunConfig(
@@ -253,6 +262,7 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         corrected_labels=args.corrected_labels,
         parallel_items=parallel_items,
         side_by_side=args.side_by_side,
+        concurrency=args.concurrency,
     )
 
 
