@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.analysis import stats
-from engine.run.presets import PRESETS, preset_configs, preset_table, run_preset
+from engine.analysis import preset_table, stats
+from engine.run.presets import PRESETS, preset_configs, run_preset
 from engine.store.store import Store
 
 

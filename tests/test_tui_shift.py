@@ -11,11 +11,12 @@ import pytest
 from rich.style import Style
 from test_tui_support import NoModels, wait_for
 
-from engine.analysis.shift import compute_shift, shift_for_generation
+from engine.analysis import shift_for_generation
 from engine.inference.config import load_config
 from engine.inference.pairs import load_pair
 from engine.records import Decoding
 from engine.run.runner import RunConfig, Runner
+from engine.run.shift import compute_shift
 from engine.run.workload import build_workload, exemplar_source
 from engine.store.store import Store
 from tui.app import TunelensApp

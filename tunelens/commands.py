@@ -187,8 +187,8 @@ def _report_filter_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pair", help="only runs of this pair")
 
 
-def _report_filters(args: argparse.Namespace, **extra: Any):  # -> engine.analysis.report.ReportFilters
-    from engine.analysis.report import ReportFilters
+def _report_filters(args: argparse.Namespace, **extra: Any):  # -> engine.analysis.ReportFilters
+    from engine.analysis import ReportFilters
 
     return ReportFilters(
         runs=tuple(args.run), dataset=args.dataset, pair=args.pair, **extra
@@ -262,12 +262,8 @@ def cmd_report(argv: list[str]) -> int:
     store = Store(args.db)
     if args.regrade:
         _regrade(store, args.regrade, _report_filters(args))
-    from engine.analysis.report import (
-        RENDERERS,
-        build_report,
-        print_report,
-        write_csv_dir,
-    )
+    from engine.analysis import build_report
+    from engine.render import RENDERERS, print_report, report_tables, write_csv_dir
 
     filters = _report_filters(
         args,
@@ -284,12 +280,12 @@ def cmd_report(argv: list[str]) -> int:
     elif args.format == "csv" and args.out:
         from pathlib import Path
 
-        for path in write_csv_dir(report.tables(), Path(args.out)):
+        for path in write_csv_dir(report_tables(report), Path(args.out)):
             print(f"wrote {path}", file=sys.stderr)
     else:
         _emit(RENDERERS[args.format](report), args.out)
     if args.plot_dir:
-        from engine.render.plots import write_plots
+        from engine.render import write_plots
 
         paths = write_plots(report, args.plot_dir, formats)
         print(f"{len(paths)} plot files in {args.plot_dir}", file=sys.stderr)
@@ -299,7 +295,7 @@ def cmd_report(argv: list[str]) -> int:
 
 
 def _regrade(store: Any, grader: str, filters: Any) -> None:
-    from engine.analysis.report import regrade
+    from engine.analysis import regrade
     from engine.grading.graders import GRADERS
 
     if grader not in GRADERS:
@@ -354,9 +350,11 @@ def cmd_shift(argv: list[str]) -> int:
         raise UsageError("--limit: expected a positive number")
     from rich.console import Console
 
-    from engine.analysis.report import ReportFilters
-    from engine.analysis.shift import ShiftError, compute_shift, shift_report, shift_tables
+    from engine.analysis import ReportFilters, shift_report
+    from engine.errors import ShiftError
     from engine.inference.config import load_config
+    from engine.render import shift_tables
+    from engine.run.shift import compute_shift
     from engine.store.store import Store
 
     store = Store(args.db)
@@ -390,12 +388,12 @@ def cmd_shift(argv: list[str]) -> int:
         return 0
     tables = shift_tables(report)
     if args.format == "table":
-        from engine.analysis.report import rich_tables
+        from engine.render import rich_tables
 
         for renderable in rich_tables(tables):
             Console().print(renderable)
     else:
-        from engine.analysis.report import tables_csv, tables_json, tables_markdown
+        from engine.render import tables_csv, tables_json, tables_markdown
 
         render = {
             "csv": tables_csv,
@@ -438,7 +436,8 @@ def cmd_reproduce(argv: list[str]) -> int:
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "shots" else 1):
             raise UsageError(f"--{flag.replace('_', '-')}: expected a positive number")
-    from engine.run.presets import describe, preset_configs, preset_table, run_preset
+    from engine.analysis import preset_table
+    from engine.run.presets import describe, preset_configs, run_preset
     from engine.store.store import Store
 
     preset = PRESETS[args.preset]
@@ -479,14 +478,14 @@ def cmd_reproduce(argv: list[str]) -> int:
     if args.format == "table":
         from rich.console import Console
 
-        from engine.analysis.report import rich_tables
+        from engine.render import rich_tables
 
         console = Console()
         console.print(f"runs: {', '.join(run_ids)}")
         for renderable in rich_tables([table]):
             console.print(renderable)
     else:
-        from engine.analysis.report import tables_csv, tables_json, tables_markdown
+        from engine.render import tables_csv, tables_json, tables_markdown
 
         text = {
             "csv": lambda: tables_csv([table]),
