@@ -6,12 +6,18 @@ for differences. McNemar (exact up to 25 discordant pairs) for paired 0/1 outcom
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from engine.analysis import stats
 from engine.analysis.labels import role_key
-from engine.analysis.rows import ItemOutcome, ReportFilters, index_outcomes, sorted_keys
+from engine.analysis.rows import (
+    ItemOutcome,
+    OutcomeKey,
+    ReportFilters,
+    index_outcomes,
+    sorted_keys,
+)
 from engine.analysis.stats import Interval, Proportion
 
 
@@ -106,19 +112,32 @@ class Comparison:
 
 
 def compare_items(
-    a: dict[str, ItemOutcome] | None, b: dict[str, ItemOutcome] | None, filters: ReportFilters
+    a: Mapping[str, float], b: Mapping[str, float], filters: ReportFilters
 ) -> Comparison | None:
-    """None when either side is missing or they share no items."""
-    if a is None or b is None:
-        return None
+    """Outcome values by item id on both sides; None when they share no items."""
     common = sorted(set(a) & set(b))
     if not common:
         return None
-    xs, ys = [a[i].value for i in common], [b[i].value for i in common]
+    xs, ys = [a[i] for i in common], [b[i] for i in common]
     diff = stats.paired_difference_ci(xs, ys, resamples=filters.resamples, seed=filters.seed)
     binary = all(v in (0.0, 1.0) for v in xs + ys)
     test = stats.mcnemar([bool(v) for v in xs], [bool(v) for v in ys]) if binary else None
     return Comparison(len(xs), mean(xs), mean(ys), diff, test)
+
+
+def compare_entries(
+    index: Mapping[OutcomeKey, dict[str, ItemOutcome]],
+    a: OutcomeKey,
+    b: OutcomeKey,
+    filters: ReportFilters,
+) -> Comparison | None:
+    """`compare_items` on two entries of an outcome index; None when either is missing."""
+    if a not in index or b not in index:
+        return None
+    return compare_items(
+        {i: o.value for i, o in index[a].items()}, {i: o.value for i, o in index[b].items()},
+        filters,
+    )
 
 
 def paired_rows(outcomes: Sequence[ItemOutcome], filters: ReportFilters) -> list[PairedRow]:
@@ -130,7 +149,7 @@ def paired_rows(outcomes: Sequence[ItemOutcome], filters: ReportFilters) -> list
             continue
         for other in sorted({k[4] for k in index if k[4] != "base"}, key=role_key):
             okey = (pair, dataset, variant, setting, other, strategy, metric)
-            c = compare_items(index[key], index.get(okey), filters)
+            c = compare_entries(index, key, okey, filters)
             if c is None:
                 continue
             test = c.test

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.analysis.accuracy import compare_items
+from engine.analysis.accuracy import compare_entries
 from engine.analysis.rows import ItemOutcome, ReportFilters, index_outcomes, sorted_keys
 from engine.records import FEW_SHOT_MODE, ZERO_SHOT_MODES
 
@@ -42,7 +42,7 @@ def gain_rows(outcomes: Sequence[ItemOutcome], filters: ReportFilters) -> list[G
             continue
         for zero in ZERO_SHOT_MODES:
             zkey = (pair, dataset, variant, zero, role, strategy, metric)
-            c = compare_items(index.get(zkey), index[key], filters)
+            c = compare_entries(index, zkey, key, filters)
             if c is None:
                 continue
             models = sorted({o.model_name for o in index[key].values()})

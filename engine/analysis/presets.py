@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from engine.analysis import stats
+from engine.analysis.accuracy import accuracy_of, compare_items
 from engine.analysis.labels import p_text, pct_ci, signed_pp
 from engine.analysis.rows import ReportFilters, item_outcomes, load_answers
+from engine.analysis.stats import Proportion
 from engine.analysis.table import ReportTable
 from engine.records import ORIGINAL
 
@@ -171,28 +172,19 @@ def preset_table(
     for role, per in values.items():
         for col, items in per.items():
             vals = list(items.values())
-            if all(v in (0.0, 1.0) for v in vals):
-                p = stats.proportion(int(sum(vals)), len(vals))
-                cell = PresetCell(p.n, p.p, p.low, p.high)
-            else:
-                ci = stats.mean_ci(vals, resamples=filters.resamples, seed=filters.seed)
-                cell = PresetCell(len(vals), ci.estimate, ci.low, ci.high)
-            cells.setdefault(role, {})[col] = cell
+            acc = accuracy_of(vals, filters)
+            est = acc.p if isinstance(acc, Proportion) else acc.estimate
+            cells.setdefault(role, {})[col] = PresetCell(len(vals), est, acc.low, acc.high)
     diffs: dict[tuple[str, str], PresetDiff] = {}
     for col in columns:
-        b = values.get("base", {}).get(col, {})
-        i = values.get("instruct", {}).get(col, {})
-        common = sorted(set(b) & set(i))
-        if not common:
+        c = compare_items(
+            values.get("base", {}).get(col, {}), values.get("instruct", {}).get(col, {}), filters
+        )
+        if c is None:
             continue
-        xs, ys = [b[c] for c in common], [i[c] for c in common]
-        ci = stats.paired_difference_ci(xs, ys, resamples=filters.resamples, seed=filters.seed)
-        test: Any = None
-        if all(v in (0.0, 1.0) for v in xs + ys):
-            test = stats.mcnemar([bool(v) for v in xs], [bool(v) for v in ys])
         diffs[col] = PresetDiff(
-            len(common), ci.estimate, ci.low, ci.high,
-            test.p_value if test else None, test.method if test else "n/a",
+            c.n, c.diff.estimate, c.diff.low, c.diff.high,
+            c.test.p_value if c.test else None, c.test.method if c.test else "n/a",
         )
     return PresetTable(
         preset.name, columns, metric_for, cells, diffs, ", ".join(sorted(datasets)) or "-"
