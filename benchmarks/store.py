@@ -182,7 +182,7 @@ def run(
         results["summary_one_run_s"] = timed(lambda: store.query(SUMMARY_SQL, ["run0"]))
         results["accuracy_all_runs_s"] = timed(lambda: store.query(ACCURACY_SQL))
         try:
-            from engine.analysis.report import ReportFilters, load_answers
+            from engine.analysis import ReportFilters, load_answers
 
             results["report_load_answers_s"] = timed(
                 lambda: load_answers(store, ReportFilters()), repeat=1

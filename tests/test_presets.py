@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.analysis import stats
-from engine.run.presets import PRESETS, preset_configs, preset_table
+from engine.analysis import preset_table, stats
+from engine.run.presets import PRESETS, preset_configs
 from engine.store.store import Store
 from tunelens.commands.reproduce import run_preset
 

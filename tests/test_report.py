@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from engine.analysis import report as rp
-from engine.analysis import stats
+from engine.analysis import ReportFilters, build_report, regrade, stats
 from engine.records import Item
+from engine.render import print_report, report_tables, to_csv, to_json, to_markdown, write_csv_dir
 from engine.store.store import Store, generation_key
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
@@ -138,7 +138,7 @@ def find(rows: Sequence[Any], **where: Any) -> Any:
 
 
 def test_accuracy_rows_have_wilson_intervals(store: Store) -> None:
-    report = rp.build_report(store)
+    report = build_report(store)
     assert len(report.accuracy) == 8
     row = find(report.accuracy, role="instruct", setting="zero-shot-cot", variant="original")
     ref = stats.proportion(8, 10)
@@ -150,7 +150,7 @@ def test_accuracy_rows_have_wilson_intervals(store: Store) -> None:
 
 
 def test_paired_rows_and_mcnemar(store: Store) -> None:
-    report = rp.build_report(store)
+    report = build_report(store)
     row = find(report.paired, setting="zero-shot-cot", variant="original")
     # base right on items 0-2, instruct on 0-7: 3 both, 0 base only, 5 instruct only, 2 neither
     assert (row.both_correct, row.base_only, row.instruct_only, row.both_wrong) == (3, 0, 5, 2)
@@ -161,7 +161,7 @@ def test_paired_rows_and_mcnemar(store: Store) -> None:
 
 
 def test_drop_pairs_each_variant_with_its_original(store: Store) -> None:
-    report = rp.build_report(store)
+    report = build_report(store)
     row = find(report.drops, role="instruct", setting="zero-shot-cot")
     assert row.perturbation == "numbers" and row.n == 10
     assert row.original_accuracy == pytest.approx(0.8)
@@ -171,7 +171,7 @@ def test_drop_pairs_each_variant_with_its_original(store: Store) -> None:
 
 
 def test_zero_to_few_shot_gain(store: Store) -> None:
-    report = rp.build_report(store)
+    report = build_report(store)
     row = find(report.gains, role="base", variant="original")
     assert (row.zero_setting, row.few_setting) == ("zero-shot-cot", "few-shot-cot/8")
     assert row.gain == pytest.approx(0.3)  # 3/10 -> 6/10 on the same items
@@ -179,14 +179,14 @@ def test_zero_to_few_shot_gain(store: Store) -> None:
 
 
 def test_convergence_with_too_few_tasks_says_so(store: Store) -> None:
-    report = rp.build_report(store)
+    report = build_report(store)
     (conv,) = report.convergence
     assert [t.variant for t in conv.tasks] == ["original", "numbers"]
     assert conv.tasks[0].instruct_zero == pytest.approx(0.8)
     assert conv.tasks[0].base_few == pytest.approx(0.6)
     assert conv.tasks[0].base_zero == pytest.approx(0.3)
     assert conv.few.spearman_r is None and "only 2 tasks" in conv.few.note
-    table = next(t for t in report.tables() if t.key == "convergence")
+    table = next(t for t in report_tables(report) if t.key == "convergence")
     assert "only 2 tasks" in table.display_rows[0][-1]
     assert "-" in table.display_rows[0][3]  # no r printed
 
@@ -204,7 +204,7 @@ def test_convergence_across_tasks(tmp_path: Path) -> None:
             rows.append(gen("r1", item, "base", "zero-shot-cot", i < (t % 2) + 1,
                             dataset=f"d{t}"))
     store.insert_generations(rows)
-    report = rp.build_report(store)
+    report = build_report(store)
     (conv,) = report.convergence
     assert conv.few.n == 6
     assert conv.few.spearman_r == pytest.approx(1.0)
@@ -228,7 +228,7 @@ def test_sampling_and_cot_decoding_metrics(tmp_path: Path) -> None:
                         sample_index=b, score=score))
     rows[3]["extracted"] = None  # no answer extracted: does not vote
     store.insert_generations(rows)
-    report = rp.build_report(store, rp.ReportFilters(pass_k=(2,)))
+    report = build_report(store, ReportFilters(pass_k=(2,)))
     acc = {(r.role, r.metric): r for r in report.accuracy}
     assert acc[("instruct", "pass@1")].accuracy == pytest.approx(0.4)
     assert acc[("instruct", "pass@1")].interval == "bootstrap-percentile"
@@ -241,7 +241,7 @@ def test_sampling_and_cot_decoding_metrics(tmp_path: Path) -> None:
     assert answers[("instruct", "maj@5")] == "18"  # the majority answer, as first written
     assert answers[("base", "best-path")] == "2"  # the wrong, most confident branch
     assert answers[("instruct", "pass@5")] is None
-    items = json.loads(rp.to_json(report))["tables"]["items"]
+    items = json.loads(to_json(report))["tables"]["items"]
     assert {r["metric"] for r in items} == {"pass@1", "maj@5", "pass@5", "pass@2", "best-path",
                                             "pass@4"}
 
@@ -256,18 +256,18 @@ def test_newest_answer_wins_over_reruns(tmp_path: Path) -> None:
             gen("new", "q0", "base", "zero-shot-cot", True, when=T0 + timedelta(hours=1)),
         ]
     )
-    report = rp.build_report(store)
+    report = build_report(store)
     (row,) = report.accuracy
     assert row.n == 1 and row.accuracy == 1.0
     assert any("1 older answers" in n for n in report.notes)
-    only_old = rp.build_report(store, rp.ReportFilters(runs=("old",)))
+    only_old = build_report(store, ReportFilters(runs=("old",)))
     assert only_old.accuracy[0].accuracy == 0.0 and not only_old.notes
 
 
 def test_filters(store: Store) -> None:
-    assert rp.build_report(store, rp.ReportFilters(pair="other")).empty
-    assert rp.build_report(store, rp.ReportFilters(dataset="nope")).empty
-    assert not rp.build_report(store, rp.ReportFilters(dataset="d", pair="p")).empty
+    assert build_report(store, ReportFilters(pair="other")).empty
+    assert build_report(store, ReportFilters(dataset="nope")).empty
+    assert not build_report(store, ReportFilters(dataset="d", pair="p")).empty
 
 
 def test_regrade_and_grader_agreement(tmp_path: Path) -> None:
@@ -288,14 +288,14 @@ def test_regrade_and_grader_agreement(tmp_path: Path) -> None:
         grades.append({"generation_id": r["generation_id"], "grader": "gsm8k", "extracted": ext,
                        "correct": ok, "rule": "answer-is"})
     store.insert_generations(rows, grades)
-    assert rp.build_report(store).agreement == []
+    assert build_report(store).agreement == []
 
-    result = rp.regrade(store, "math-verify")
+    result = regrade(store, "math-verify")
     assert result.graded == 4 and result.already == 0 and result.changed == 1
-    again = rp.regrade(store, "math-verify")
+    again = regrade(store, "math-verify")
     assert again.graded == 0 and again.already == 4
 
-    report = rp.build_report(store)
+    report = build_report(store)
     (agree,) = report.agreement
     assert (agree.grader_a, agree.grader_b) == ("gsm8k", "math-verify")
     assert (agree.n, agree.both_correct, agree.a_only, agree.b_only, agree.both_wrong) == (
@@ -304,31 +304,31 @@ def test_regrade_and_grader_agreement(tmp_path: Path) -> None:
     assert agree.agreement == pytest.approx(0.75)
     (d,) = report.disagreements
     assert d.item_id == "q1" and d.correct_a is False and d.correct_b is True
-    by_mv = rp.build_report(store, rp.ReportFilters(grader="math-verify"))
+    by_mv = build_report(store, ReportFilters(grader="math-verify"))
     assert by_mv.accuracy[0].accuracy == pytest.approx(0.75)
     with pytest.raises(ValueError):
-        rp.regrade(store, "nope")
+        regrade(store, "nope")
 
 
 def test_renderers(store: Store, tmp_path: Path) -> None:
-    report = rp.build_report(store)
-    doc = json.loads(rp.to_json(report))
+    report = build_report(store)
+    doc = json.loads(to_json(report))
     assert doc["tables"]["accuracy"][0]["n"] == 10
     assert {"accuracy", "paired", "drops", "gains", "convergence", "runs"} <= set(doc["tables"])
-    text = rp.to_csv(report)
+    text = to_csv(report)
     sections = [s for s in text.split("\n\n") if s.strip()]
     acc = next(s for s in sections if s.startswith("# accuracy"))
     parsed = list(csv.DictReader(io.StringIO(acc.split("\n", 1)[1])))
     assert len(parsed) == 8 and float(parsed[0]["accuracy"]) >= 0
-    md = rp.to_markdown(report)
+    md = to_markdown(report)
     assert "## base vs instruct (same items)" in md and "| dataset |" in md
-    paths = rp.write_csv_dir(report.tables(), tmp_path / "csv")
+    paths = write_csv_dir(report_tables(report), tmp_path / "csv")
     assert {p.name for p in paths} >= {"accuracy.csv", "paired.csv", "drops.csv"}
 
     from rich.console import Console
 
     console = Console(record=True, width=200)
-    rp.print_report(report, console)
+    print_report(report, console)
     out = console.export_text()
     assert "80.0% [49.0%, 94.3%]" in out  # instruct zero-shot original, Wilson 8/10
     assert "+50.0 pp" in out and "3/0/5/2" in out
@@ -354,9 +354,9 @@ def test_cli_report_and_plots(store: Store, tmp_path: Path, capsys: pytest.Captu
 def test_terminal_plots(store: Store) -> None:
     from engine.render.plots import draw_plotext, terminal_plots
 
-    report = rp.build_report(store)
+    report = build_report(store)
     plots = terminal_plots(report)
-    assert [p.key for p in report.plots()] == [p.key for p in plots]
+    assert [p.key for p in terminal_plots(report)] == [p.key for p in plots]
     kinds = {p.kind for p in plots}
     assert {"bar", "slope", "scatter"} <= kinds
     bar = next(p for p in plots if p.kind == "bar")

@@ -185,7 +185,7 @@ def test_server_killed_and_restarted_mid_run(tiny: tuple[Path, Path], tmp_path: 
         srv.stop()
         time.sleep(1.5)
         srv.start()
-        out, err = proc.communicate(timeout=300)
+        _, err = proc.communicate(timeout=300)
     finally:
         srv.stop()
         if proc.poll() is None:

@@ -1,6 +1,6 @@
 """Token distribution shift on tiny same-vocabulary GGUF pairs, checked against a reference that
 teacher-forces one token at a time (tinygguf.reference_ranks_one_by_one), independent of
-engine.analysis.shift."""
+engine.inference.teacher."""
 
 from __future__ import annotations
 
@@ -10,21 +10,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.analysis.report import ReportFilters, build_report
-from engine.analysis.shift import (
-    ShiftError,
-    char_spans,
-    check_same_tokenizer,
-    classify,
-    compute_shift,
-    precheck_run,
-    shift_for_generation,
-    shift_report,
-)
+from engine.analysis import ReportFilters, build_report, shift_for_generation, shift_report
+from engine.analysis.shift import char_spans, classify
+from engine.errors import ShiftError
 from engine.inference.config import load_config
 from engine.inference.pairs import load_pair
 from engine.records import Decoding
+from engine.render import report_tables
 from engine.run.runner import RunConfig, Runner
+from engine.run.shift import check_same_tokenizer, compute_shift, precheck_run
 from engine.run.workload import build_workload, exemplar_source
 from engine.store.store import Store
 
@@ -205,7 +199,7 @@ def test_shift_in_report(recorded: Recorded) -> None:
         compute_shift(store, load_config(recorded.toml), "tiny", run_id=recorded.tiny_run)
         report = build_report(store, ReportFilters(runs=(recorded.tiny_run,), resamples=200))
     assert report.shift is not None
-    keys = {t.key for t in report.tables()}
+    keys = {t.key for t in report_tables(report)}
     assert {"shift", "shift_positions", "shift_tokens", "shift_answers"} <= keys
     first = report.shift.positions[0]
     assert first.bucket == "0-4" and first.unshifted + first.marginal + first.shifted == 1.0

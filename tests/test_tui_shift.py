@@ -11,11 +11,12 @@ import pytest
 from rich.style import Style
 from test_tui_support import NoModels, wait_for
 
-from engine.analysis.shift import compute_shift, shift_for_generation
+from engine.analysis import shift_for_generation
 from engine.inference.config import load_config
 from engine.records import Decoding
 from engine.run.config import RunConfig
 from engine.run.prepare import prepare_run
+from engine.run.shift import compute_shift
 from engine.store.store import Store
 from tui.app import TunelensApp
 from tui.screens.compare import StoredCompareScreen

@@ -26,7 +26,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from engine.analysis.shift import TokenShift
+    from engine.analysis import TokenShift
 
 _WORDS = re.compile(r"\s+|[^\s]+")
 

@@ -17,7 +17,7 @@ from engine.inference.defaults import DEFAULT_PARALLEL_ITEMS, DEFAULT_SIDE_BY_SI
 from engine.records import MODES, ROLES, Decoding, Strategy
 
 if TYPE_CHECKING:
-    from engine.analysis.report import ReportFilters
+    from engine.analysis import ReportFilters
     from engine.run.config import RunConfig
 
 ROW_FORMATS = ("table", "csv", "json")
@@ -283,6 +283,6 @@ def add_report_filters(p: argparse.ArgumentParser) -> None:
 
 def report_filters(args: argparse.Namespace, **extra: Any) -> ReportFilters:
     """The ReportFilters the report filter options describe, plus `extra` fields."""
-    from engine.analysis.report import ReportFilters
+    from engine.analysis import ReportFilters
 
     return ReportFilters(runs=tuple(args.run), dataset=args.dataset, pair=args.pair, **extra)

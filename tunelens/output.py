@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.analysis.report import ReportTable
+    from engine.analysis import ReportTable
 
 
 def emit(text: str, out: str | None) -> None:
@@ -31,7 +31,7 @@ def emit_tables(
 
     `heading` titles the markdown document; `extra` adds top-level keys to the json one.
     """
-    from engine.analysis.report import rich_tables, tables_csv, tables_json, tables_markdown
+    from engine.render import rich_tables, tables_csv, tables_json, tables_markdown
 
     if fmt == "table":
         from rich.console import Console

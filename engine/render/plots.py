@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.analysis.report import decoding_label
+from engine.analysis.labels import decoding_label
 
 if TYPE_CHECKING:
-    from engine.analysis.report import Convergence, Report
+    from engine.analysis.convergence import Convergence
+    from engine.analysis.report import Report
 
 ROLE_COLORS = {"base": "#4C72B0", "instruct": "#DD8452", "instruct-raw": "#55A868"}
 SHIFT_COLORS = {"unshifted": "#8fbf8f", "marginal": "#f0c05a", "shifted": "#d9534f"}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import StoreError
+from engine.records import Item
 
 ENV_DB = "TUNELENS_DB"
 
@@ -188,6 +189,21 @@ GENERATION_COLUMNS: tuple[str, ...] = (
     "created_at",
 )
 
+# The items table's columns, in its order: what `record_items` writes and `item_from_row` reads.
+ITEM_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "item_id",
+    "question",
+    "gold",
+    "answer_type",
+    "solution",
+    "fields",
+    "original_id",
+    "perturbation",
+    "perturbation_seed",
+    "perturbation_params",
+)
+
 READ_ONLY_TYPES = {"SELECT", "EXPLAIN", "PRAGMA"}  # EXPORT DATABASE writes files: refused
 
 
@@ -213,6 +229,30 @@ def generation_key(
     """A generation's identity within a run: what makes a resumed run skip it, not redo it."""
     raw = f"{run_id}|{item_id}|{role}|{mode}|{shots}|{int(chat)}|{strategy}|{sample_index}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def item_columns(alias: str) -> str:
+    """The items columns for a SELECT, qualified by `alias`, in `ITEM_COLUMNS` order."""
+    return ", ".join(f"{alias}.{c}" for c in ITEM_COLUMNS)
+
+
+def item_from_row(row: Sequence[Any]) -> Item:
+    """The `Item` a row of the items table (`ITEM_COLUMNS` order) was recorded from."""
+    dataset, item_id, question, gold, answer_type, solution, fields_json, *rest = row
+    original_id, perturbation, seed, params = rest
+    return Item(
+        dataset=dataset,
+        item_id=item_id,
+        question=question or "",
+        gold=gold or "",
+        answer_type=answer_type or "number",
+        solution=solution,
+        fields=json.loads(fields_json) if fields_json else {},
+        original_id=original_id,
+        perturbation=perturbation,
+        perturbation_seed=seed,
+        perturbation_params=json.loads(params) if params else {},
+    )
 
 
 @dataclass
@@ -392,11 +432,18 @@ class Store:
             con.execute("INSERT OR IGNORE INTO generations BY NAME SELECT * FROM _batch")
             con.unregister("_batch")
             if grades:
-                # Through Arrow like the generations: executemany costs ~2 ms per row in DuckDB.
-                con.register("_grades", _grades_table(grades))
-                con.execute("INSERT OR IGNORE INTO grades BY NAME SELECT * FROM _grades")
-                con.unregister("_grades")
+                _put_grades(con, grades)
             con.execute("COMMIT")
+
+    def insert_grades(self, grades: Sequence[dict[str, Any]]) -> None:
+        """Add verdicts (a regrade) to `grades`; a (generation, grader) already there is kept."""
+        if not grades:
+            return
+        # A first write connection runs the migration, which leaves a result open that `register`
+        # refuses to work next to: migrate in a connection of its own first.
+        self.ensure()
+        with self.connect() as con:
+            _put_grades(con, grades)
 
     def insert_token_shift(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
@@ -458,6 +505,13 @@ def _cell(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+def _put_grades(con: Any, grades: Sequence[dict[str, Any]]) -> None:
+    # Through Arrow like the generations: executemany costs ~2 ms per row in DuckDB.
+    con.register("_grades", _grades_table(grades))
+    con.execute("INSERT OR IGNORE INTO grades BY NAME SELECT * FROM _grades")
+    con.unregister("_grades")
 
 
 def _grades_table(grades: Sequence[dict[str, Any]]) -> Any:

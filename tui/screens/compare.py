@@ -30,7 +30,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 from tui.widgets import AnswerPane, PaneResult, QuestionView
 
 if TYPE_CHECKING:
-    from engine.analysis.shift import TokenShift
+    from engine.analysis import TokenShift
     from engine.records import Item
     from engine.run.runner import RunConfig
     from engine.run.session import Session
@@ -671,12 +671,9 @@ class CompareScreen(CompareLayout):
 
     @work(thread=True, exclusive=True, group="shift")
     def _compute_shift(self, targets: dict[str, tuple[str, str | None]], token: int) -> None:
-        from engine.analysis.shift import (
-            ShiftError,
-            check_same_tokenizer,
-            compute_shift,
-            shift_for_generation,
-        )
+        from engine.analysis import shift_for_generation
+        from engine.errors import ShiftError
+        from engine.run.shift import check_same_tokenizer, compute_shift
 
         session = self.session
         assert session is not None

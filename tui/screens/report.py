@@ -27,8 +27,8 @@ from textual_plotext import PlotextPlot
 from engine.store import browse
 
 if TYPE_CHECKING:
-    from engine.analysis.report import Report, ReportFilters, ReportTable
-    from engine.render.plots import TerminalPlot
+    from engine.analysis import Report, ReportFilters, ReportTable
+    from engine.render import TerminalPlot
     from engine.store.store import Store
 
 ALL = "*"
@@ -83,7 +83,7 @@ class ReportScreen(Screen[None]):
 
     # -- filters ------------------------------------------------------------------------------
     def filters(self) -> ReportFilters:
-        from engine.analysis.report import ReportFilters
+        from engine.analysis import ReportFilters
 
         def value(selector: str) -> str | None:
             v = self.query_one(selector, Select).value
@@ -153,7 +153,7 @@ class ReportScreen(Screen[None]):
         self._token += 1
         self.building = True
         filters = self.filters()
-        from engine.analysis.report import describe_filters
+        from engine.analysis import describe_filters
 
         self._status(Text(f"Building the report of {describe_filters(filters)}…",
                           style="italic"))
@@ -165,9 +165,10 @@ class ReportScreen(Screen[None]):
             runs = browse.list_runs(self.store)
             if runs:
                 from engine.analysis.report import build_report
+                from engine.render import report_tables, terminal_plots
 
                 report = build_report(self.store, filters)
-                tables, plots = report.tables(), report.plots()
+                tables, plots = report_tables(report), terminal_plots(report)
             else:
                 report, tables, plots = None, [], []
         except Exception as exc:
@@ -189,7 +190,7 @@ class ReportScreen(Screen[None]):
                     tables: list[ReportTable], plots: list[TerminalPlot]) -> None:
         if token != self._token:
             return  # the filters changed while this one was building
-        from engine.analysis.report import describe_filters
+        from engine.analysis import describe_filters
 
         self.run_rows = runs
         self._fill_run_menu()
@@ -272,7 +273,7 @@ class ReportPlot(PlotextPlot):
     """One of the report's terminal plots (textual-plotext), drawn by the engine's plotter."""
 
     def __init__(self, plot: TerminalPlot) -> None:
-        from engine.render.plots import draw_plotext
+        from engine.render import draw_plotext
 
         super().__init__(classes="report-plot")
         self.plot = plot

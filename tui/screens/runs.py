@@ -247,7 +247,7 @@ class RunsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="open")
     def open_answer(self, generation_id: str) -> None:
-        from engine.analysis.shift import shift_for_generation
+        from engine.analysis import shift_for_generation
 
         try:
             data = browse.compare_set(self.store, generation_id)

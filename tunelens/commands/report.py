@@ -20,7 +20,7 @@ from tunelens.options import (
 from tunelens.output import emit
 
 if TYPE_CHECKING:
-    from engine.analysis.report import ReportFilters
+    from engine.analysis import ReportFilters
 
 # The analysis (numpy) is imported when a command runs, not for its --help.
 
@@ -58,8 +58,8 @@ def cmd_report(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     add_db(p)
     args = p.parse_args(argv)
-    from engine.analysis.report import RENDERERS, build_report, print_report, write_csv_dir
-    from engine.render.plots import write_plots
+    from engine.analysis import build_report
+    from engine.render import RENDERERS, print_report, report_tables, write_csv_dir, write_plots
 
     at_least("--resamples", args.resamples, 100, "at least 100")
     formats = tuple(f.strip() for f in args.plot_format.split(",") if f.strip())
@@ -81,7 +81,7 @@ def cmd_report(argv: list[str]) -> int:
 
         print_report(report, Console())
     elif args.format == "csv" and args.out:
-        for path in write_csv_dir(report.tables(), Path(args.out)):
+        for path in write_csv_dir(report_tables(report), Path(args.out)):
             print(f"wrote {path}", file=sys.stderr)
     else:
         emit(RENDERERS[args.format](report), args.out)
@@ -109,7 +109,7 @@ def cmd_regrade(argv: list[str]) -> int:
 
 def _regrade(store: Store, grader: str, filters: ReportFilters) -> None:
     """Add `grader`'s verdicts to the recorded answers `filters` select, and say what changed."""
-    from engine.analysis.report import regrade
+    from engine.analysis import regrade
 
     if grader not in GRADERS:
         raise UsageError(f"unknown grader {grader!r} (choose from {', '.join(GRADERS)})")

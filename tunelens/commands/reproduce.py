@@ -10,8 +10,9 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING
 
+from engine.analysis import preset_table
 from engine.errors import UsageError
-from engine.run.presets import PRESETS, describe, preset_configs, preset_table
+from engine.run.presets import PRESETS, describe, preset_configs
 from engine.store.store import Store
 from tunelens.headless import run_headless
 from tunelens.options import (

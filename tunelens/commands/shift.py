@@ -42,8 +42,9 @@ def cmd_shift(argv: list[str]) -> int:
     from rich.console import Console
 
     # The analysis (numpy) is imported when the command runs, not for its --help.
-    from engine.analysis.report import ReportFilters
-    from engine.analysis.shift import compute_shift, shift_report, shift_tables
+    from engine.analysis import ReportFilters, shift_report
+    from engine.render import shift_tables
+    from engine.run.shift import compute_shift
 
     store = Store(args.db)
     console = Console(stderr=True)
