@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import GSM8K_TEST
 from servers import LlamaServer, free_port
 from tinygguf import tiny_pair
 
@@ -115,7 +116,8 @@ def _count(db: Path) -> int:
 
 def _headless(toml: Path, db: Path, *extra: str, limit: int = 12) -> list[str]:
     return [sys.executable, "-m", "tunelens", "--headless", "--pair", "mixed", "--models",
-            str(toml), "--dataset", "embedded", "--limit", str(limit), "--max-tokens", "16",
+            str(toml), "--dataset", "gsm8k", "--data-file", str(GSM8K_TEST), "--limit",
+            str(limit), "--max-tokens", "16",
             "--db", str(db), *extra]
 
 
@@ -141,7 +143,8 @@ def test_headless_run_on_a_mixed_pair(server: LlamaServer, tiny: tuple[Path, Pat
 def test_requests_in_flight_use_the_slots(server: LlamaServer, tiny: tuple[Path, Path],
                                           tmp_path: Path) -> None:
     toml = _toml(tmp_path, tiny, server.url)
-    config = RunConfig(pair="mixed", dataset="embedded", limit=12, roles=("base",),
+    config = RunConfig(pair="mixed", dataset="gsm8k", data_file=str(GSM8K_TEST), limit=12,
+                       roles=("base",),
                        decoding=Decoding(max_tokens=24), models_file=str(toml))
     prepared = prepare_run(config, Store(tmp_path / "c.duckdb"))
     model = prepared.load_models()["base"]

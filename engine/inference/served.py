@@ -259,6 +259,7 @@ class ServedModel:
         finish = "length"
         t_first: float | None = None
         usage_prompt: int | None = None
+        last_silent = False  # the last token came with no text
         if self.kind == "llama-server":
             path, body = "/completion", self._llama_server_body(
                 sent_prompt, decoding, seed, budget, want_margins
@@ -275,7 +276,15 @@ class ServedModel:
                     t_first = time.perf_counter()
                 if piece:
                     text += piece
+                if done and reason == "eos" and last_silent and len(ids) > len(forced):
+                    # llama-server streams the end-of-generation token as a silent event of
+                    # its own: it is not part of the answer (in-process answers exclude it).
+                    ids.pop()
+                    ends.pop()
+                    if want_margins and len(margins) > len(ids):
+                        margins.pop()
                 if tokens:
+                    last_silent = not piece
                     ids.extend(tokens)
                     size = len(text.encode("utf-8"))
                     ends.extend([size] * len(tokens))
@@ -284,7 +293,7 @@ class ServedModel:
                 if n_eval is not None:
                     usage_prompt = n_eval
                 if done:
-                    finish = reason  # read on: the usage event follows the last choice
+                    finish = "stop" if reason == "eos" else reason  # read on: usage follows
                     continue
                 if piece:
                     yield Chunk(text)
@@ -392,7 +401,7 @@ class ServedModel:
             ]
             done = bool(event.get("stop"))
             stop_type = event.get("stop_type")
-            reason = "stop" if stop_type in ("eos", "word") else "length"
+            reason = {"eos": "eos", "word": "stop"}.get(str(stop_type), "length")
             timings = event.get("timings") or {}
             n_eval = event.get("tokens_evaluated") or timings.get("prompt_n")
             return piece, tokens, probs, done, reason, n_eval if done else None
