@@ -3,8 +3,8 @@ and one store.
 
 Each screen is a Textual mode with its own stack, so switching keeps what a screen shows (a
 stream keeps streaming while you query its first answers). The app holds no model or SQL logic:
-the compare screen drives `engine.run.session.Session`, the report calls `engine.analysis.report`, the others
-read through `engine.store.browse`.
+the compare screen drives `engine.run.session.Session` (which owns the model threads), the
+report calls `engine.analysis.report`, the others read through `engine.store.browse`.
 """
 
 from __future__ import annotations
@@ -21,11 +21,16 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from tui.screens.compare import MODE_LABELS, MODES, CompareScreen, StoredCompareScreen
+from engine.records import MODE_LABELS, MODES, ORIGINAL
+from tui.screens.compare import CompareScreen
+from tui.screens.export import ExportScreen
 from tui.screens.help import HelpScreen
-from tui.screens.report import ReportScreen, RunPickerScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.report import ReportScreen
+from tui.screens.run_picker import RunPickerScreen
 from tui.screens.runs import RunsScreen
 from tui.screens.sql import SqlScreen
+from tui.screens.stored_compare import StoredCompareScreen
 
 if TYPE_CHECKING:
     from engine.run.runner import RunConfig
@@ -157,8 +162,6 @@ class TunelensApp(App[int]):
         self.push_screen(HelpScreen(self.binding_sections()))
 
     def binding_sections(self) -> list[tuple[str, Iterable[BindingType]]]:
-        from tui.screens.sql import ExportScreen, HistoryScreen
-
         return [
             ("Everywhere", self.BINDINGS),
             ("Compare", CompareScreen.BINDINGS),
@@ -207,7 +210,7 @@ class TunelensApp(App[int]):
                 yield SystemCommand(f"Perturbation: {name}", "Show this variant of the item",
                                     lambda name=name: c.set_perturbation(name))
             yield SystemCommand("Perturbation: none", "Back to the original item",
-                                lambda: c.set_perturbation("original"))
+                                lambda: c.set_perturbation(ORIGINAL))
             yield SystemCommand("Toggle 2x2 view", "Original vs variant x base vs instruct (2)",
                                 c.action_toggle_quad)
             yield SystemCommand("Settings panel", "Show or hide the controls (s)",

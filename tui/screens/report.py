@@ -1,10 +1,10 @@
 """The Report screen: the tables and plots of `tunelens report`, for chosen runs, dataset and pair.
 
-`engine.analysis.report.build_report` does the work (SQL, scipy, bootstrap resampling) in a thread worker,
-so the screen stays responsive however large the store; this module only lays out what it returns.
-Each analysis is a table (a DataTable that scrolls sideways when wider than the terminal) with its
-note, then the terminal plots (textual-plotext, drawn by `engine.render.plots.draw_plotext`). The page
-scrolls; n / p jump between sections, g to the plots.
+`engine.analysis.report.build_report` does the work (SQL, scipy, bootstrap resampling) in a
+thread worker, so the screen stays responsive however large the store; this module only lays out
+what it returns. Each analysis is a table (a DataTable that scrolls sideways when wider than the
+terminal) with its note, then the terminal plots (textual-plotext, drawn by
+`engine.render.plots.draw_plotext`). The page scrolls; n / p jump between sections, g to the plots.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Footer, Label, Select, SelectionList, Static
-from textual.widgets.selection_list import Selection
+from textual.widgets import DataTable, Footer, Select, Static
 from textual_plotext import PlotextPlot
 
 from engine.store import browse
+from tui.screens.run_picker import RunPickerScreen, run_label
 
 if TYPE_CHECKING:
     from engine.analysis.report import Report, ReportFilters, ReportTable
@@ -110,7 +110,7 @@ class ReportScreen(Screen[None]):
 
     def _fill_run_menu(self) -> None:
         options: list[tuple[str, str]] = [("all runs", ALL)]
-        options += [(_run_label(r), r.run_id) for r in self.run_rows]
+        options += [(run_label(r), r.run_id) for r in self.run_rows]
         if len(self.runs) == 1 and self.runs[0] in {r.run_id for r in self.run_rows}:
             value = self.runs[0]
         elif self.runs:
@@ -279,10 +279,6 @@ class ReportPlot(PlotextPlot):
         draw_plotext(plot, self.plt)
 
 
-def _run_label(run: browse.RunRow) -> str:
-    return " ".join(p for p in (run.run_id, run.pair, run.dataset) if p)
-
-
 def _section_title(title: str, id: str | None = None) -> Static:
     return Static(Text(title), classes="report-title", id=id)
 
@@ -349,43 +345,3 @@ def _table_widgets(table: ReportTable) -> list[Widget]:
     if notes:
         widgets.append(Static(Text(" ".join(notes)), classes="report-note"))
     return widgets
-
-
-class RunPickerScreen(ModalScreen[tuple[str, ...] | None]):
-    """Pick any set of runs for the report (none picked: all runs)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(None)", "Cancel"),
-        Binding("a", "apply", "Apply"),
-    ]
-
-    def __init__(self, runs: Sequence[browse.RunRow], chosen: Sequence[str]) -> None:
-        super().__init__(id="run-picker")
-        self.runs = list(runs)
-        self.chosen = set(chosen)
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label("Runs in the report (space toggles, a applies, Esc cancels; none: all)",
-                        classes="dialog-title")
-            yield SelectionList[str](
-                *[Selection(f"{_run_label(r)} · {r.answers} answers", r.run_id,
-                            r.run_id in self.chosen) for r in self.runs],
-                id="run-picker-list",
-            )
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Apply", id="run-picker-ok", variant="primary")
-                yield Button("Cancel", id="run-picker-cancel")
-
-    def on_mount(self) -> None:
-        self.query_one(SelectionList).focus()
-
-    @on(Button.Pressed, "#run-picker-ok")
-    def action_apply(self) -> None:
-        picked = self.query_one(SelectionList).selected
-        order = [r.run_id for r in self.runs]
-        self.dismiss(tuple(sorted(picked, key=order.index)))
-
-    @on(Button.Pressed, "#run-picker-cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
