@@ -10,11 +10,11 @@ text arrives batched, one redraw per pane per flush.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, Select, Switch
@@ -542,6 +542,34 @@ class CompareScreen(CompareLayout):
             pane = self.pane(which, "instruct")
             if pane.display:
                 pane.show_shift_message(message, error=True)
+
+    # -- command palette ----------------------------------------------------------------------
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """The screen's actions by name (the app adds them to the palette here)."""
+        yield SystemCommand("Run", "Ask both models the current question (Enter)",
+                            self.action_run)
+        yield SystemCommand("Stop", "Stop the generations in flight (Esc)", self.action_stop)
+        yield SystemCommand("Next item", "n", self.action_next_item)
+        yield SystemCommand("Previous item", "p", self.action_previous_item)
+        yield SystemCommand("Random item", "r", self.action_random_item)
+        yield SystemCommand("Go to item id", "g", self.action_goto_item)
+        for mode in MODES:
+            yield SystemCommand(f"Mode: {MODE_LABELS[mode]}", f"Prompt mode {mode}",
+                                lambda mode=mode: self.set_mode(mode))
+        yield SystemCommand("Toggle chat template", "Instruct model: chat template on/off (c)",
+                            self.action_toggle_chat)
+        for name in self.perturbations:
+            yield SystemCommand(f"Perturbation: {name}", "Show this variant of the item",
+                                lambda name=name: self.set_perturbation(name))
+        yield SystemCommand("Perturbation: none", "Back to the original item",
+                            lambda: self.set_perturbation(ORIGINAL))
+        yield SystemCommand("Toggle 2x2 view", "Original vs variant x base vs instruct (2)",
+                            self.action_toggle_quad)
+        yield SystemCommand("Settings panel", "Show or hide the controls (s)",
+                            self.action_toggle_controls)
+        yield SystemCommand("Token shift", "Score the instruct answer under the base model, "
+                            "then step through its shifted tokens (t)",
+                            self.action_token_shift)
 
     # -- status line --------------------------------------------------------------------------
     def _render_status(self) -> None:

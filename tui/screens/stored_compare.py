@@ -6,9 +6,10 @@ instruct answers where it was scored (`tunelens shift`, or t on the compare scre
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Footer
@@ -84,6 +85,10 @@ class StoredCompareScreen(CompareLayout):
         if not self.step_shift(step):
             self.notify("No token shift for the answers shown: `tunelens shift` scores a run.",
                         severity="warning")
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Next shifted token", "Where the base model preferred another "
+                            "token (t)", lambda: self.action_step_shift(1))
 
     def action_toggle_quad(self) -> None:
         if self.data.variant is None:
