@@ -95,6 +95,10 @@ class CompareScreen(CompareLayout):
         self._shift_token = 0
 
     # -- layout -------------------------------------------------------------------------------
+    @property
+    def controls(self) -> ControlPanel:
+        return self.query_one(ControlPanel)
+
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
         with Horizontal(id="compare-main"):
@@ -125,9 +129,7 @@ class CompareScreen(CompareLayout):
         self.session = message.session
         self.items = message.items
         self.perturbations = message.perturbations
-        sel = self.query_one("#ctl-perturbation", Select)
-        sel.set_options([(n, n) for n in [ORIGINAL, *self.perturbations]])
-        sel.value = ORIGINAL
+        self.controls.set_perturbations(self.perturbations)
         for role in ROLES:
             if role not in self.config.roles:
                 for which in WHICH:
@@ -254,7 +256,7 @@ class CompareScreen(CompareLayout):
         if not self.items:
             return
         self.index = index % len(self.items)
-        self.query_one("#ctl-jump", Input).value = ""
+        self.controls.clear_jump()
         self._show_item()
 
     def action_next_item(self) -> None:
@@ -268,10 +270,7 @@ class CompareScreen(CompareLayout):
             self._move(self._rng.randrange(len(self.items)))
 
     def action_goto_item(self) -> None:
-        controls = self.query_one("#controls")
-        controls.display = True
-        controls.add_class("-user-set")
-        self.query_one("#ctl-jump", Input).focus()
+        self.controls.focus_jump()
 
     def jump_to(self, text: str) -> bool:
         """Jump to an item by exact id, by number (1-based), or by a unique id fragment."""
@@ -300,9 +299,7 @@ class CompareScreen(CompareLayout):
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
-        sel = self.query_one("#ctl-mode", Select)
-        if sel.value != mode:
-            sel.value = mode
+        self.controls.show_mode(mode)
         self._render_status()
 
     def action_toggle_chat(self) -> None:
@@ -310,9 +307,7 @@ class CompareScreen(CompareLayout):
 
     def set_chat(self, on: bool) -> None:
         self.chat = on
-        sw = self.query_one("#ctl-chat", Switch)
-        if sw.value != on:
-            sw.value = on
+        self.controls.show_chat(on)
         self._render_status()
 
     def action_more_tokens(self) -> None:
@@ -325,9 +320,7 @@ class CompareScreen(CompareLayout):
 
     def set_max_tokens(self, value: int) -> None:
         self.max_tokens = max(1, value)
-        inp = self.query_one("#ctl-max-tokens", Input)
-        if inp.value != str(self.max_tokens):
-            inp.value = str(self.max_tokens)
+        self.controls.show_max_tokens(self.max_tokens)
         self._render_status()
 
     def action_cycle_perturbation(self) -> None:
@@ -338,9 +331,7 @@ class CompareScreen(CompareLayout):
 
     def set_perturbation(self, name: str) -> None:
         self.perturbation = name
-        sel = self.query_one("#ctl-perturbation", Select)
-        if sel.value != name:
-            sel.value = name
+        self.controls.show_perturbation(name)
         self._show_item()
 
     def action_toggle_quad(self) -> None:
@@ -355,9 +346,7 @@ class CompareScreen(CompareLayout):
         self._show_item()
 
     def action_toggle_controls(self) -> None:
-        controls = self.query_one("#controls")
-        controls.display = not controls.display
-        controls.add_class("-user-set")
+        self.controls.pin(not self.controls.display)
 
     @on(Select.Changed, "#ctl-mode")
     def _mode_changed(self, event: Select.Changed) -> None:
@@ -601,7 +590,5 @@ class CompareScreen(CompareLayout):
 
     def on_resize(self) -> None:
         # The settings panel needs room: shown by default only on wide terminals.
-        controls = self.query_one("#controls")
-        if not controls.has_class("-user-set"):
-            controls.display = self.size.width >= 120
+        self.controls.fit(self.size.width)
         self._render_status()

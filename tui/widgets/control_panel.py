@@ -1,7 +1,7 @@
 """The compare screen's settings panel: item, mode, chat template, max tokens, perturbation.
 
-It only lays the controls out; the screen listens to their changes (ids `ctl-*`, `btn-*`) and
-keeps them in step with the keys that change the same settings.
+It lays the controls out and shows the values the screen sets (`show_*`, so keys and controls
+agree); the screen listens to the controls' own change events (ids `ctl-*`, `btn-*`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from engine.records import MODE_LABELS, MODES, ORIGINAL
+
+WIDE = 120  # columns from which the panel is shown by default
 
 
 class ControlPanel(VerticalScroll):
@@ -49,3 +51,48 @@ class ControlPanel(VerticalScroll):
         with Horizontal(classes="control-buttons"):
             yield Button("Run", id="btn-run", variant="primary", compact=True)
             yield Button("Stop", id="btn-stop", variant="error", compact=True)
+
+    # -- showing what the screen set ----------------------------------------------------------
+    def show_mode(self, mode: str) -> None:
+        sel = self.query_one("#ctl-mode", Select)
+        if sel.value != mode:
+            sel.value = mode
+
+    def show_chat(self, on: bool) -> None:
+        sw = self.query_one("#ctl-chat", Switch)
+        if sw.value != on:
+            sw.value = on
+
+    def show_max_tokens(self, value: int) -> None:
+        inp = self.query_one("#ctl-max-tokens", Input)
+        if inp.value != str(value):
+            inp.value = str(value)
+
+    def set_perturbations(self, names: list[str]) -> None:
+        """The perturbation menu: the original, then each name; the original picked."""
+        sel = self.query_one("#ctl-perturbation", Select)
+        sel.set_options([(n, n) for n in [ORIGINAL, *names]])
+        sel.value = ORIGINAL
+
+    def show_perturbation(self, name: str) -> None:
+        sel = self.query_one("#ctl-perturbation", Select)
+        if sel.value != name:
+            sel.value = name
+
+    def clear_jump(self) -> None:
+        self.query_one("#ctl-jump", Input).value = ""
+
+    # -- showing the panel --------------------------------------------------------------------
+    def pin(self, shown: bool) -> None:
+        """Show or hide the panel as the user asked: from now on the width does not decide."""
+        self.display = shown
+        self.add_class("-user-set")
+
+    def fit(self, width: int) -> None:
+        """Unless the user chose, show the panel only on terminals wide enough for it."""
+        if not self.has_class("-user-set"):
+            self.display = width >= WIDE
+
+    def focus_jump(self) -> None:
+        self.pin(True)
+        self.query_one("#ctl-jump", Input).focus()
