@@ -95,9 +95,10 @@ class SessionBridge:
         self._post(events.AnswerFailed(label, role, error))
 
     def on_role_finished(self, role: str) -> None:
-        for which, r in list(self._pending):
-            if r == role:
-                self._flush(which, role)
+        with self._lock:
+            panes = [which for which, r in self._pending if r == role]
+        for which in panes:
+            self._flush(which, role)
         self._post(events.RoleFinished(role))
 
     # -- token shift --------------------------------------------------------------------------
