@@ -109,6 +109,7 @@ class Session:
         self._lock = threading.Lock()
         self._repeats: dict[tuple[str, str, str, bool, int], int] = {}
         self._start_lock = threading.Lock()
+        self._record_lock = threading.Lock()
         self._published: dict[tuple[str, str], Item] = {}
         self._cancel = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -275,8 +276,11 @@ class Session:
         # A stopped answer is still shown, and recorded with finish_reason 'cancelled' so the
         # store holds everything the user saw; reports can filter it out.
         if record and self.run_id:
-            self.store.record_items([item])
-            self._writer.add(answer)
+            # One writer at a time: both models often finish the same item at once, and two
+            # concurrent INSERT OR IGNOREs of one item still collide in DuckDB.
+            with self._record_lock:
+                self.store.record_items([item])
+                self._writer.add(answer)
         return answer
 
     # -- answer and scoring threads -----------------------------------------------------------
