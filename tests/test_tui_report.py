@@ -18,7 +18,8 @@ from engine.run.runner import RunConfig
 from engine.store.store import Store
 from tui.app import TunelensApp
 from tui.screens.help import HelpScreen
-from tui.screens.report import ReportScreen, RunPickerScreen
+from tui.screens.report import ReportScreen
+from tui.screens.run_picker import RunPickerScreen
 from tui.screens.runs import RunsScreen
 
 

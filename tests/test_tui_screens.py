@@ -17,10 +17,12 @@ from textual.widgets import DataTable, Input, OptionList, Select
 from engine.run.runner import RunConfig
 from engine.store.store import Store
 from tui.app import TunelensApp
-from tui.screens.compare import StoredCompareScreen
+from tui.screens.export import ExportScreen
 from tui.screens.help import HelpScreen
+from tui.screens.history import HistoryScreen
 from tui.screens.runs import RunsScreen
-from tui.screens.sql import ExportScreen, HistoryScreen, SqlScreen
+from tui.screens.sql import SqlScreen
+from tui.screens.stored_compare import StoredCompareScreen
 
 
 def make_app(tmp_path: Path, store: Store, mode: str = "runs") -> TunelensApp:

@@ -19,8 +19,8 @@ from engine.run.prepare import prepare_run
 from engine.run.shift import compute_shift
 from engine.store.store import Store
 from tui.app import TunelensApp
-from tui.screens.compare import StoredCompareScreen
 from tui.screens.runs import RunsScreen
+from tui.screens.stored_compare import StoredCompareScreen
 from tui.widgets import StreamText, shift_explanation, shift_styles
 
 

@@ -21,10 +21,10 @@ from engine.run.runner import RunConfig
 from engine.store import browse
 from engine.store.store import Store
 from tui.app import TunelensApp
-from tui.screens.compare import StoredCompareScreen
 from tui.screens.report import ReportScreen
 from tui.screens.runs import RunsScreen
 from tui.screens.sql import SqlScreen
+from tui.screens.stored_compare import StoredCompareScreen
 
 SIZE = (80, 24)
 

@@ -1,79 +1,41 @@
-"""The compare screen: one question, the base and the instruct answer side by side.
+"""The compare screen: one question, the base and the instruct answer side by side, live.
 
-`CompareScreen` runs the models through `engine.run.session.Session`: one thread worker per model
-role, each asking its questions in turn, so both answers stream at once. Workers never touch
-widgets: they put events on a queue, and a 50 ms timer on the event loop drains it, joining the
-text that arrived in between, so a fast stream costs one redraw per pane per tick.
-
-`StoredCompareScreen` shows the same layout for a recorded answer, read from the store.
+`CompareScreen` drives `engine.run.session.Session`, which owns the threads: it loads the items
+and one model per role in the background, and asks each question with one thread per model, so
+both answers stream at once. The session reports through `tui.bridge.SessionBridge`, which posts
+typed messages (`tui.events`) that the `on_*` handlers below apply on the event loop; streamed
+text arrives batched, one redraw per pane per flush.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import queue
 import random
-import threading
-from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
-from textual import on, work
-from textual.app import ComposeResult
+from textual import on
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Container, Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Footer, Input, Select, Switch
 
-from tui.widgets import AnswerPane, PaneResult, QuestionView
+from engine.records import MODE_LABELS, MODES, ORIGINAL, ROLES
+from engine.run.session import AskSettings, one_line, start_session
+from tui import events
+from tui.bridge import SessionBridge
+from tui.screens.compare_layout import WHICH, CompareLayout, Which
+from tui.widgets import ControlPanel, PaneResult, QuestionView, StatusLine
 
 if TYPE_CHECKING:
-    from engine.analysis import TokenShift
     from engine.records import Item
-    from engine.run.runner import RunConfig
+    from engine.run.config import RunConfig
     from engine.run.session import Session
-    from engine.store.browse import CompareSet
     from engine.store.store import Store
 
-Which = Literal["original", "variant"]
-ROLES: tuple[str, str] = ("base", "instruct")
-WHICH: tuple[Which, Which] = ("original", "variant")
-MODES: tuple[str, ...] = ("zero-shot", "zero-shot-cot", "few-shot-cot")
-MODE_LABELS = {"zero-shot": "zero-shot", "zero-shot-cot": "zero-shot CoT",
-               "few-shot-cot": "k-shot CoT"}
 MAX_TOKEN_STEPS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
-FLUSH_S = 0.05
-NO_PERTURBATION = "original"
 READY_HINT = "Enter asks both models this question · F1 lists every key"
-
-
-class CompareLayout(Screen[None]):
-    """Question on top, panes below: two (one item) or four (original/variant x base/instruct)."""
-
-    quad = False
-    which: Which = "original"
-
-    def compose_panes(self) -> ComposeResult:
-        yield QuestionView(id="question")
-        with Container(id="panes"):
-            for which in WHICH:
-                for role in ROLES:
-                    yield AnswerPane(which, role, id=f"pane-{which}-{role}")
-
-    def pane(self, which: str, role: str) -> AnswerPane:
-        return self.query_one(f"#pane-{which}-{role}", AnswerPane)
-
-    def panes(self) -> list[AnswerPane]:
-        return list(self.query(AnswerPane))
-
-    def apply_layout(self) -> None:
-        """Show two panes for the current item, or all four in the 2x2 view."""
-        grid = self.query_one("#panes")
-        grid.set_class(self.quad, "-quad")
-        for p in self.panes():
-            p.display = self.quad or p.which == self.which
+ASK_FIRST = ("Ask a question first (Enter): t then scores the instruct answer under the base "
+             "model.")
 
 
 class CompareScreen(CompareLayout):
@@ -108,10 +70,10 @@ class CompareScreen(CompareLayout):
         self.session: Session | None = None
         self.items: list[Item] = []
         self.index = 0
-        self.mode = config.modes[0] if config.modes else "zero-shot-cot"
+        self.mode: str = config.modes[0] if config.modes else "zero-shot-cot"
         self.chat = config.chat_template
         self.max_tokens = config.decoding.max_tokens
-        self.perturbation = NO_PERTURBATION
+        self.perturbation = ORIGINAL
         self.perturbations: list[str] = []
         self.loaded: dict[str, str] = {}  # role -> model description
         self.failed: dict[str, str] = {}  # role -> error
@@ -119,15 +81,11 @@ class CompareScreen(CompareLayout):
         self.completed = 0  # questions fully answered (or stopped) so far
         self.run_id: str | None = None
         self.last_error: str | None = None
-        self._events: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
-        self._cancel = threading.Event()
-        self._active: set[str] = set()
+        self._bridge = SessionBridge(self)
+        self._active: set[str] = set()  # roles still answering the current question
         self._variants: dict[tuple[str, str], Item | None] = {}
-        self._published: dict[tuple[str, str], Item] = {}
-        self._start_lock = threading.Lock()
         self._asked: dict[tuple[str, str], Item] = {}
         self._rng = random.Random()
-        self._threads: list[threading.Thread] = []
         self._shut = False
         # Token shift (t): the recorded answers of the last question, and what scoring found.
         self._generated: dict[tuple[str, str], tuple[str, str | None]] = {}  # -> (id, finish)
@@ -137,35 +95,17 @@ class CompareScreen(CompareLayout):
         self._shift_token = 0
 
     # -- layout -------------------------------------------------------------------------------
+    @property
+    def controls(self) -> ControlPanel:
+        return self.query_one(ControlPanel)
+
     def compose(self) -> ComposeResult:
-        yield Static(id="status-line")
+        yield StatusLine(id="status-line")
         with Horizontal(id="compare-main"):
             with Vertical(id="compare-left"):
                 yield from self.compose_panes()
-            with VerticalScroll(id="controls"):
-                yield Label("Pair", classes="control-label")
-                yield Static(self.config.pair, id="ctl-pair", classes="control-value")
-                yield Label("Dataset", classes="control-label")
-                yield Static(self.config.dataset, id="ctl-dataset", classes="control-value")
-                yield Label("Item (id or number, Enter)", classes="control-label")
-                yield Input(placeholder="jump to id", id="ctl-jump")
-                with Horizontal(classes="control-buttons"):
-                    yield Button("◀", id="btn-prev", compact=True, tooltip="previous item (p)")
-                    yield Button("▶", id="btn-next", compact=True, tooltip="next item (n)")
-                    yield Button("?", id="btn-random", compact=True, tooltip="random item (r)")
-                yield Label("Mode", classes="control-label")
-                yield Select([(MODE_LABELS[m], m) for m in MODES], value=self.mode,
-                             allow_blank=False, id="ctl-mode", compact=True)
-                yield Label("Chat template (instruct)", classes="control-label")
-                yield Switch(value=self.chat, id="ctl-chat")
-                yield Label("Max tokens", classes="control-label")
-                yield Input(str(self.max_tokens), type="integer", id="ctl-max-tokens")
-                yield Label("Perturbation", classes="control-label")
-                yield Select([(NO_PERTURBATION, NO_PERTURBATION)], value=NO_PERTURBATION,
-                             allow_blank=False, id="ctl-perturbation", compact=True)
-                with Horizontal(classes="control-buttons"):
-                    yield Button("Run", id="btn-run", variant="primary", compact=True)
-                    yield Button("Stop", id="btn-stop", variant="error", compact=True)
+            yield ControlPanel(pair=self.config.pair, dataset=self.config.dataset,
+                               mode=self.mode, chat=self.chat, max_tokens=self.max_tokens)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -173,140 +113,84 @@ class CompareScreen(CompareLayout):
         for p in self.panes():
             p.set_status("loading…")
         self.query_one(QuestionView).show_message("Loading the dataset and the models…")
-        self.set_interval(FLUSH_S, self._drain, name="flush")
-        self.run_worker(self._load, thread=True, group="load", name="load")
+        start_session(self.config, self.store, self._bridge, self._session_factory)
         self._render_status()
         self.pane("original", "base").query_one(".pane-body").focus()
 
-    # -- loading (worker threads) --------------------------------------------------------------
-    def _load(self) -> None:
-        from engine.perturb import PERTURBATIONS
-        from engine.run.session import Session
+    # -- what the session reports (tui.events, on the event loop) -----------------------------
+    def on_session_failed(self, message: events.SessionFailed) -> None:
+        self.last_error = message.error
+        self.query_one(QuestionView).show_message(message.error, error=True)
+        for p in self.panes():
+            p.set_status("not loaded", error=True)
+        self.notify(message.error, title="Cannot start", severity="error", timeout=10)
 
-        try:
-            factory = self._session_factory or Session
-            session = factory(self.config, self.store)
-            workload = session.load_items()
-        except Exception as exc:
-            self._events.put(("fatal", None, _one_line(exc)))
-            return
-        names = ["+".join(g) for g in self.config.perturb]
-        names += [n for n in PERTURBATIONS if n not in names]
-        published = {
-            (it.original_id, it.perturbation or ""): it for it in workload.items if it.is_variant
-        }
-        self._published = published  # type: ignore[assignment]
-        originals = [it for it in workload.items if not it.is_variant]
-        if not originals:  # a published perturbed set with no originals: browse the variants
-            originals = list(workload.items)
-        self._events.put(("items", originals, names))
-        self.session = session
-        threads = []
-        for role in self.config.roles:
-            t = threading.Thread(target=self._load_role, args=(session, role),
-                                 name=f"tunelens-load-{role}", daemon=True)
-            t.start()
-            threads.append(t)
-        for t in threads:
-            t.join()
+    def on_session_ready(self, message: events.SessionReady) -> None:
+        self.session = message.session
+        self.items = message.items
+        self.perturbations = message.perturbations
+        self.controls.set_perturbations(self.perturbations)
+        for role in ROLES:
+            if role not in self.config.roles:
+                for which in WHICH:
+                    self.pane(which, role).show_empty(f"{role} not loaded (--role)")
+        self._show_item()
 
-    def _load_role(self, session: Session, role: str) -> None:
-        _lower_priority()
+    def on_model_status(self, message: events.ModelStatus) -> None:
+        for which in WHICH:
+            self.pane(which, message.role).set_status(message.status)
 
-        def status(msg: str) -> None:
-            self._events.put(("status", role, msg))
+    def on_model_loaded(self, message: events.ModelLoaded) -> None:
+        self.loaded[message.role] = message.description
+        for which in WHICH:
+            p = self.pane(which, message.role)
+            p.set_model(message.name)
+            if not p.text:
+                p.show_empty(READY_HINT)
+            p.set_status(f"ready: {message.description}")
+        self._render_status()
 
-        try:
-            model = session.load_model(role, status)  # type: ignore[arg-type]
-        except Exception as exc:
-            self._events.put(("load-error", role, _one_line(exc)))
-            return
-        info = model.info
-        self._events.put(("loaded", role, f"{info.name}|{info.description}"))
+    def on_model_failed(self, message: events.ModelFailed) -> None:
+        role, error = message.role, message.error
+        self.failed[role] = error
+        self.last_error = error
+        for which in WHICH:
+            self.pane(which, role).show_error(f"The {role} model failed to load:\n{error}")
+        self.notify(error, title=f"{role} model failed to load", severity="error", timeout=15)
 
-    # -- the event queue, drained on the event loop ---------------------------------------------
-    def _drain(self) -> None:
-        text: dict[tuple[str, str], list[str]] = {}
-        while True:
-            try:
-                kind, key, payload = self._events.get_nowait()
-            except queue.Empty:
-                break
-            if kind == "text":
-                text.setdefault(key, []).append(payload)
-                continue
-            # Flush pending text before any other event, so order is kept.
-            self._flush_text(text)
-            text = {}
-            self._handle(kind, key, payload)
-        self._flush_text(text)
+    def on_run_started(self, message: events.RunStarted) -> None:
+        self.run_id = message.run_id
+        self._render_status()
 
-    def _flush_text(self, text: dict[tuple[str, str], list[str]]) -> None:
-        for (which, role), parts in text.items():
-            pane = self.pane(which, role)
-            if pane.border_subtitle != "streaming…":
-                pane.set_status("streaming…")
-            pane.append("".join(parts))
+    def on_answer_started(self, message: events.AnswerStarted) -> None:
+        self.pane(message.which, message.role).reset("prompt…")
 
-    def _handle(self, kind: str, key: Any, payload: Any) -> None:
-        if kind == "fatal":
-            self.last_error = payload
-            self.query_one(QuestionView).show_message(payload, error=True)
-            for p in self.panes():
-                p.set_status("not loaded", error=True)
-            self.notify(payload, title="Cannot start", severity="error", timeout=10)
-        elif kind == "items":
-            self.items = key
-            self.perturbations = payload
-            sel = self.query_one("#ctl-perturbation", Select)
-            sel.set_options([(n, n) for n in [NO_PERTURBATION, *payload]])
-            sel.value = NO_PERTURBATION
-            for role in ROLES:
-                if role not in self.config.roles:
-                    for which in WHICH:
-                        self.pane(which, role).show_empty(f"{role} not loaded (--role)")
-            self._show_item()
-        elif kind == "status":
-            for which in WHICH:
-                self.pane(which, key).set_status(payload)
-        elif kind == "loaded":
-            name, desc = payload.split("|", 1)
-            self.loaded[key] = desc
-            for which in WHICH:
-                p = self.pane(which, key)
-                p.set_model(name)
-                if not p.text:
-                    p.show_empty(READY_HINT)
-                p.set_status(f"ready: {desc}")
+    def on_text_streamed(self, message: events.TextStreamed) -> None:
+        pane = self.pane(message.which, message.role)
+        if pane.border_subtitle != "streaming…":
+            pane.set_status("streaming…")
+        pane.append(message.text)
+
+    def on_answer_finished(self, message: events.AnswerFinished) -> None:
+        answer = message.answer
+        self.pane(message.which, message.role).show_result(
+            PaneResult.from_answer(answer, message.gold))
+        gid = answer.row.get("generation_id")
+        if gid and self.run_id:
+            self._generated[(message.which, message.role)] = (
+                gid, answer.generation.finish_reason)
+
+    def on_answer_failed(self, message: events.AnswerFailed) -> None:
+        self.last_error = message.error
+        self.pane(message.which, message.role).show_error(message.error)
+        self.notify(message.error, title=f"{message.role} failed", severity="error")
+
+    def on_role_finished(self, message: events.RoleFinished) -> None:
+        self._active.discard(message.role)
+        if not self._active:
+            self.busy = False
+            self.completed += 1
             self._render_status()
-        elif kind == "load-error":
-            self.failed[key] = payload
-            self.last_error = payload
-            for which in WHICH:
-                self.pane(which, key).show_error(f"The {key} model failed to load:\n{payload}")
-            self.notify(payload, title=f"{key} model failed to load", severity="error",
-                        timeout=15)
-        elif kind == "started":
-            self.run_id = payload
-            self._render_status()
-        elif kind == "begin":
-            self.pane(*key).reset("prompt…")
-        elif kind == "done":
-            answer, gold = payload
-            self.pane(*key).show_result(PaneResult.from_answer(answer, gold))
-            gid = answer.row.get("generation_id")
-            if gid and self.run_id:
-                self._generated[key] = (gid, answer.generation.finish_reason)
-        elif kind == "error":
-            self.last_error = payload
-            self.pane(*key).show_error(payload)
-            self.notify(payload, title=f"{key[1]} failed", severity="error")
-        elif kind == "end":
-            self._active.discard(key)
-            if not self._active:
-                self.busy = False
-                self.completed += 1
-                self._render_status()
 
     # -- items --------------------------------------------------------------------------------
     @property
@@ -314,18 +198,16 @@ class CompareScreen(CompareLayout):
         return self.items[self.index] if self.items else None
 
     def variant_of(self, item: Item, name: str) -> Item | None:
-        """The variant the user picked: the published one if the workload has it, else made now."""
+        """The variant the user picked: the published one if the workload has it, else made now
+        (by the session, once per item and perturbation)."""
         key = (item.item_id, name)
         if key not in self._variants:
-            found = self._published.get(key)
-            if found is None:
-                from engine.perturb import perturb
-
+            found = None
+            if self.session is not None:
                 try:
-                    found = perturb(item, name.split("+"), self.config.perturb_seed)
+                    found = self.session.variant_of(item, name)
                 except Exception as exc:
-                    self.notify(_one_line(exc), title="perturbation failed", severity="warning")
-                    found = None
+                    self.notify(one_line(exc), title="perturbation failed", severity="warning")
             self._variants[key] = found
         return self._variants[key]
 
@@ -334,7 +216,7 @@ class CompareScreen(CompareLayout):
         if item is None:
             return {}
         variant = None
-        if self.perturbation != NO_PERTURBATION:
+        if self.perturbation != ORIGINAL:
             variant = self.variant_of(item, self.perturbation)
         return {"original": item, "variant": variant}
 
@@ -347,7 +229,7 @@ class CompareScreen(CompareLayout):
         variant = items.get("variant")
         position = f"{self.index + 1}/{len(self.items)}"
         view = self.query_one(QuestionView)
-        if self.perturbation != NO_PERTURBATION and variant is None:
+        if self.perturbation != ORIGINAL and variant is None:
             view.show_item(item.item_id, item.question, item.gold, position)
             view.border_title = f"no '{self.perturbation}' variant for this item"
         elif variant is not None:
@@ -374,7 +256,7 @@ class CompareScreen(CompareLayout):
         if not self.items:
             return
         self.index = index % len(self.items)
-        self.query_one("#ctl-jump", Input).value = ""
+        self.controls.clear_jump()
         self._show_item()
 
     def action_next_item(self) -> None:
@@ -388,10 +270,7 @@ class CompareScreen(CompareLayout):
             self._move(self._rng.randrange(len(self.items)))
 
     def action_goto_item(self) -> None:
-        controls = self.query_one("#controls")
-        controls.display = True
-        controls.add_class("-user-set")
-        self.query_one("#ctl-jump", Input).focus()
+        self.controls.focus_jump()
 
     def jump_to(self, text: str) -> bool:
         """Jump to an item by exact id, by number (1-based), or by a unique id fragment."""
@@ -420,9 +299,7 @@ class CompareScreen(CompareLayout):
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
-        sel = self.query_one("#ctl-mode", Select)
-        if sel.value != mode:
-            sel.value = mode
+        self.controls.show_mode(mode)
         self._render_status()
 
     def action_toggle_chat(self) -> None:
@@ -430,9 +307,7 @@ class CompareScreen(CompareLayout):
 
     def set_chat(self, on: bool) -> None:
         self.chat = on
-        sw = self.query_one("#ctl-chat", Switch)
-        if sw.value != on:
-            sw.value = on
+        self.controls.show_chat(on)
         self._render_status()
 
     def action_more_tokens(self) -> None:
@@ -445,27 +320,23 @@ class CompareScreen(CompareLayout):
 
     def set_max_tokens(self, value: int) -> None:
         self.max_tokens = max(1, value)
-        inp = self.query_one("#ctl-max-tokens", Input)
-        if inp.value != str(self.max_tokens):
-            inp.value = str(self.max_tokens)
+        self.controls.show_max_tokens(self.max_tokens)
         self._render_status()
 
     def action_cycle_perturbation(self) -> None:
-        options = [NO_PERTURBATION, *self.perturbations]
+        options = [ORIGINAL, *self.perturbations]
         nxt = options[(options.index(self.perturbation) + 1) % len(options)] if (
-            self.perturbation in options) else NO_PERTURBATION
+            self.perturbation in options) else ORIGINAL
         self.set_perturbation(nxt)
 
     def set_perturbation(self, name: str) -> None:
         self.perturbation = name
-        sel = self.query_one("#ctl-perturbation", Select)
-        if sel.value != name:
-            sel.value = name
+        self.controls.show_perturbation(name)
         self._show_item()
 
     def action_toggle_quad(self) -> None:
         self.quad = not self.quad
-        if self.quad and self.perturbation == NO_PERTURBATION and self.perturbations:
+        if self.quad and self.perturbation == ORIGINAL and self.perturbations:
             # The 2x2 view needs a variant: pick the first perturbation that has one.
             item = self.item
             for name in self.perturbations:
@@ -475,9 +346,7 @@ class CompareScreen(CompareLayout):
         self._show_item()
 
     def action_toggle_controls(self) -> None:
-        controls = self.query_one("#controls")
-        controls.display = not controls.display
-        controls.add_class("-user-set")
+        self.controls.pin(not self.controls.display)
 
     @on(Select.Changed, "#ctl-mode")
     def _mode_changed(self, event: Select.Changed) -> None:
@@ -540,7 +409,7 @@ class CompareScreen(CompareLayout):
         if self.shifting:
             self.notify("Scoring the token shift: a moment.", severity="warning")
             return
-        if not self.ready:
+        if not self.ready or self.session is None:
             pending = [r for r in self.config.roles if r not in self.loaded]
             if self.items and pending and all(r in self.failed for r in pending) and not (
                     self.ready_roles):
@@ -548,25 +417,12 @@ class CompareScreen(CompareLayout):
             else:
                 self.notify("Still loading the models…", severity="warning")
             return
-        items = self.current_items()
-        jobs: list[tuple[Which, Item]] = []
-        if self.quad:
-            jobs = [(w, it) for w, it in items.items() if it is not None]  # type: ignore[misc]
-            if items.get("variant") is None:
-                self.notify("No variant for this item: running the original only.",
-                            severity="warning")
-        else:
-            it = items.get(self.which)
-            if it is not None:
-                jobs = [(self.which, it)]
+        jobs = self._jobs()
         if not jobs:
             return
-        from engine.run.session import AskSettings
-
         settings = AskSettings(mode=self.mode, shots=self.config.shots,
                                chat_template=self.chat, max_tokens=self.max_tokens,
                                system_prompt=self.config.system_prompt)
-        self._cancel = threading.Event()
         self.busy = True
         self._asked = {}
         self._generated = {}
@@ -576,53 +432,33 @@ class CompareScreen(CompareLayout):
                 self.pane(which, role).reset("queued")
                 self._asked[(which, role)] = it
         self._active = set(self.ready_roles)
-        # Plain threads, one per model (a Llama object is used by one thread at a time): they
-        # only put events on the queue, and shutdown() can join them.
-        self._threads = [
-            threading.Thread(target=self._ask_role, args=(role, jobs, settings, self._cancel),
-                             name=f"tunelens-ask-{role}", daemon=True)
-            for role in self.ready_roles
-        ]
-        for t in self._threads:
-            t.start()
+        self.session.ask_async(self.ready_roles, jobs, settings,  # type: ignore[arg-type]
+                               self._bridge)
         self._render_status()
 
-    def _ensure_run(self) -> None:
-        """The session's run is opened on the first question, so browsing makes no empty run."""
-        session = self.session
-        assert session is not None
-        with self._start_lock:
-            if session.run_id is None:
-                loaded = tuple(r for r in session.config.roles if r in session.models)
-                if loaded != session.config.roles:
-                    session.config = replace(session.config, roles=loaded)
-                run_id = session.start()
-                self._events.put(("started", None, run_id))
+    def _jobs(self) -> list[tuple[Which, Item]]:
+        """(pane, item) to ask each model: the item shown, or original and variant in 2x2."""
+        items = self.current_items()
+        if self.quad:
+            if items.get("variant") is None:
+                self.notify("No variant for this item: running the original only.",
+                            severity="warning")
+            return [(w, it) for w, it in items.items() if it is not None]
+        it = items.get(self.which)
+        return [(self.which, it)] if it is not None else []
 
-    def _ask_role(self, role: str, jobs: list[tuple[Which, Item]], settings: Any,
-                  cancel: threading.Event) -> None:
-        session = self.session
-        assert session is not None
-        _lower_priority()
-        try:
-            self._ensure_run()
-            for which, item in jobs:
-                if cancel.is_set():
-                    self._events.put(("begin", (which, role), None))
-                    break
-                key = (which, role)
-                self._events.put(("begin", key, None))
+    def action_stop(self) -> None:
+        if self.busy and self.session is not None:
+            self.session.stop()
+            self.notify("Stopping…", timeout=2)
 
-                def on_text(chunk: str, key: tuple[str, str] = key) -> None:
-                    self._events.put(("text", key, chunk))
-
-                answer = session.ask(role, item, settings, on_text=on_text,  # type: ignore[arg-type]
-                                     cancel=cancel)
-                self._events.put(("done", key, (answer, item.gold)))
-        except Exception as exc:
-            self._events.put(("error", (jobs[0][0], role), _one_line(exc)))
-        finally:
-            self._events.put(("end", role, None))
+    def shutdown(self) -> None:
+        """Stop generations in flight and close the session's run (called when the app exits)."""
+        if self._shut:
+            return
+        self._shut = True
+        if self.session is not None:
+            self.session.close()
 
     # -- token shift (t) ------------------------------------------------------------------------
     def shown_instruct_answers(self) -> dict[str, tuple[str, str | None]]:
@@ -638,10 +474,7 @@ class CompareScreen(CompareLayout):
 
     def action_token_shift(self, step: int = 1) -> None:
         """Score the instruct answer just produced under the base model; then step through it."""
-        pane = shift_pane(self)
-        if pane is not None:
-            if pane.step_shift(step) is None:
-                self.notify("Every token is the base model's first choice.", timeout=3)
+        if self.step_shift(step):
             return
         if self.shifting:
             self.notify("Scoring the token shift…", timeout=3)
@@ -660,76 +493,36 @@ class CompareScreen(CompareLayout):
             return
         targets = self.shown_instruct_answers()
         if not targets and self._tokenizer_ok:
-            self.notify("Ask a question first (Enter): t then scores the instruct answer under "
-                        "the base model.", severity="warning")
+            self.notify(ASK_FIRST, severity="warning")
             return
         self.shifting = True
         for which in targets:
             self.pane(which, "instruct").show_shift_message("scoring under the base model…")
         self._render_status()
-        self._compute_shift(targets, self._shift_token)
+        self.session.token_shift_async(targets, check_tokenizer=not self._tokenizer_ok,
+                                       on_done=self._bridge.shift_done(self._shift_token))
 
-    @work(thread=True, exclusive=True, group="shift")
-    def _compute_shift(self, targets: dict[str, tuple[str, str | None]], token: int) -> None:
-        from engine.analysis import shift_for_generation
-        from engine.errors import ShiftError
-        from engine.run.shift import check_same_tokenizer, compute_shift
-
-        session = self.session
-        assert session is not None
-        _lower_priority()
-        found: dict[str, list[Any]] = {}
-        notes: dict[str, str] = {}
-        try:
-            if not self._tokenizer_ok:
-                check_same_tokenizer(session.models["base"], session.models["instruct"],
-                                     self.config.pair)
-            ids = [gid for gid, finish in targets.values() if finish != "cancelled"]
-            result = None
-            if ids:
-                result = compute_shift(self.store, session.models_config, self.config.pair,
-                                       run_id=self.run_id, models=dict(session.models),
-                                       generation_ids=ids)
-            for which, (gid, finish) in targets.items():
-                rows = shift_for_generation(self.store, gid) if finish != "cancelled" else []
-                if rows:
-                    found[which] = rows
-                elif finish == "cancelled":
-                    notes[which] = "a stopped answer is not scored"
-                else:
-                    skipped = ", ".join(result.skipped) if result and result.skipped else ""
-                    notes[which] = f"not scored: {skipped or 'no answer tokens'}"
-        except ShiftError as exc:
-            self.app.call_from_thread(self._shift_finished, token, {}, {}, str(exc), True)
-            return
-        except Exception as exc:
-            self.app.call_from_thread(self._shift_finished, token, {}, {}, _one_line(exc), False)
-            return
-        self.app.call_from_thread(self._shift_finished, token, found, notes, None, False)
-
-    def _shift_finished(self, token: int, found: dict[str, list[Any]], notes: dict[str, str],
-                        error: str | None, refused: bool) -> None:
+    def on_token_shift_ready(self, message: events.TokenShiftReady) -> None:
         self.shifting = False
         self._render_status()
-        if error is not None:
-            if refused:  # a ShiftError: this pair cannot be scored, now or later
-                self.shift_refusal = error
-                self._show_shift_refusal(error)
+        if message.error is not None:
+            if message.refused:  # a ShiftError: this pair cannot be scored, now or later
+                self.shift_refusal = message.error
+                self._show_shift_refusal(message.error)
             else:
-                self.last_error = error
-                self.notify(error, title="Token shift failed", severity="error")
+                self.last_error = message.error
+                self.notify(message.error, title="Token shift failed", severity="error")
                 for which in WHICH:
-                    self.pane(which, "instruct").show_shift_message(error, error=True)
+                    self.pane(which, "instruct").show_shift_message(message.error, error=True)
             return
         self._tokenizer_ok = True
-        if token != self._shift_token:
+        if message.token != self._shift_token:
             return  # a new question was asked meanwhile: these answers are gone
-        if not found and not notes:
-            self.notify("Ask a question first (Enter): t then scores the instruct answer under "
-                        "the base model.", severity="warning")
-        for which, note in notes.items():
+        if not message.found and not message.notes:
+            self.notify(ASK_FIRST, severity="warning")
+        for which, note in message.notes.items():
             self.pane(which, "instruct").show_shift_message(note)
-        for which, rows in found.items():
+        for which, rows in message.found.items():
             self.pane(which, "instruct").show_shift(rows)
 
     def _show_shift_refusal(self, message: str) -> None:
@@ -739,23 +532,33 @@ class CompareScreen(CompareLayout):
             if pane.display:
                 pane.show_shift_message(message, error=True)
 
-    def action_stop(self) -> None:
-        if self.busy:
-            self._cancel.set()
-            self.notify("Stopping…", timeout=2)
-
-    def shutdown(self) -> None:
-        """Stop generations in flight and close the session's run (called when the app exits)."""
-        if self._shut:
-            return
-        self._shut = True
-        self._cancel.set()
-        for t in self._threads:
-            t.join(timeout=10)
-        if self.session is not None and self.session.run_id:
-            # The answers are already written; only the run's end status could be lost.
-            with contextlib.suppress(Exception):
-                self.session.finish("completed")
+    # -- command palette ----------------------------------------------------------------------
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """The screen's actions by name (the app adds them to the palette here)."""
+        yield SystemCommand("Run", "Ask both models the current question (Enter)",
+                            self.action_run)
+        yield SystemCommand("Stop", "Stop the generations in flight (Esc)", self.action_stop)
+        yield SystemCommand("Next item", "n", self.action_next_item)
+        yield SystemCommand("Previous item", "p", self.action_previous_item)
+        yield SystemCommand("Random item", "r", self.action_random_item)
+        yield SystemCommand("Go to item id", "g", self.action_goto_item)
+        for mode in MODES:
+            yield SystemCommand(f"Mode: {MODE_LABELS[mode]}", f"Prompt mode {mode}",
+                                lambda mode=mode: self.set_mode(mode))
+        yield SystemCommand("Toggle chat template", "Instruct model: chat template on/off (c)",
+                            self.action_toggle_chat)
+        for name in self.perturbations:
+            yield SystemCommand(f"Perturbation: {name}", "Show this variant of the item",
+                                lambda name=name: self.set_perturbation(name))
+        yield SystemCommand("Perturbation: none", "Back to the original item",
+                            lambda: self.set_perturbation(ORIGINAL))
+        yield SystemCommand("Toggle 2x2 view", "Original vs variant x base vs instruct (2)",
+                            self.action_toggle_quad)
+        yield SystemCommand("Settings panel", "Show or hide the controls (s)",
+                            self.action_toggle_controls)
+        yield SystemCommand("Token shift", "Score the instruct answer under the base model, "
+                            "then step through its shifted tokens (t)",
+                            self.action_token_shift)
 
     # -- status line --------------------------------------------------------------------------
     def _render_status(self) -> None:
@@ -771,7 +574,7 @@ class CompareScreen(CompareLayout):
             (7, f"chat {'on' if self.chat else 'off'}"),
             (6, f"max {self.max_tokens}"),
         ]
-        if self.perturbation != NO_PERTURBATION:
+        if self.perturbation != ORIGINAL:
             parts.append((7, f"variant {self.perturbation}"))
         if self.quad:
             parts.append((7, "2x2"))
@@ -783,132 +586,9 @@ class CompareScreen(CompareLayout):
             parts.append((9, "loading models…"))
         if self.run_id:
             parts.append((1, f"run {self.run_id}"))
-        width = max(20, self.size.width - 2)
-        while len(parts) > 1:
-            line = " · ".join(t for _, t in parts)
-            if Text.from_markup(line).cell_len <= width:
-                break
-            parts.remove(min(parts, key=lambda p: p[0]))
-        self.query_one("#status-line", Static).update(" · ".join(t for _, t in parts))
+        self.query_one(StatusLine).show_parts(parts, self.size.width - 2)
 
     def on_resize(self) -> None:
         # The settings panel needs room: shown by default only on wide terminals.
-        controls = self.query_one("#controls")
-        if not controls.has_class("-user-set"):
-            controls.display = self.size.width >= 120
+        self.controls.fit(self.size.width)
         self._render_status()
-
-
-class StoredCompareScreen(CompareLayout):
-    """A recorded answer and its counterparts, in the compare layout, without running a model."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "app.help", "Help"),
-        Binding("escape,backspace", "back", "Back"),
-        Binding("2", "toggle_quad", "2x2"),
-        Binding("t", "step_shift(1)", "Next shifted token", show=False),
-        Binding("shift+t", "step_shift(-1)", "Previous shifted token", show=False),
-    ]
-
-    def __init__(self, data: CompareSet,
-                 shifts: dict[str, list[TokenShift]] | None = None) -> None:
-        super().__init__(id="stored-compare")
-        self.data = data
-        self.which = data.focus
-        self.shifts = shifts or {}  # generation_id -> its token shift (instruct answers)
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="status-line")
-        with Vertical(id="compare-left"):
-            yield from self.compose_panes()
-        yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        d = self.data
-        first = next(iter(d.answers.values()), None)  # run and mode are the same for all
-        status = ["[b]recorded[/b]"]
-        if first is not None:
-            status += [f"run {first.run_id}", MODE_LABELS.get(first.mode, first.mode),
-                       "chat on (instruct)" if any(a.chat_template for a in d.answers.values())
-                       else "chat off"]
-        if self.shifts:
-            status.append("token shift (t)")
-        self.query_one("#status-line", Static).update(" · ".join(status))
-        view = self.query_one(QuestionView)
-        if d.variant is not None and (d.focus == "variant" or self.quad):
-            view.show_variant(d.original.item_id, d.original.question, d.variant.item_id,
-                              d.variant.question, d.variant.perturbation or "variant",
-                              d.variant.gold, d.original.gold)
-        else:
-            view.show_item(d.original.item_id, d.original.question, d.original.gold)
-        gold = {"original": d.original.gold, "variant": d.variant.gold if d.variant else None}
-        for which in WHICH:
-            for role in ROLES:
-                pane = self.pane(which, role)
-                ans = d.answers.get((which, role))
-                if ans is None:
-                    pane.show_empty("no recorded answer")
-                else:
-                    pane.set_model(ans.model_name or "")
-                    pane.show_result(PaneResult.from_stored(ans, gold[which]))
-                    if ans.generation_id in self.shifts:
-                        pane.show_shift(self.shifts[ans.generation_id])
-                if ans is not None and ans.generation_id == d.selected:
-                    pane.add_class("-selected")
-        self.apply_layout()
-
-    def action_step_shift(self, step: int) -> None:
-        pane = shift_pane(self)
-        if pane is None:
-            self.notify("No token shift for the answers shown: `tunelens shift` scores a run.",
-                        severity="warning")
-            return
-        if pane.step_shift(step) is None:
-            self.notify("Every token is the base model's first choice.", timeout=3)
-
-    def action_toggle_quad(self) -> None:
-        if self.data.variant is None:
-            self.notify("No variant of this item was recorded in this run.", severity="warning")
-            return
-        self.quad = not self.quad
-        self.on_mount()
-
-    def action_back(self) -> None:
-        self.dismiss(None)
-
-
-def shift_pane(screen: CompareLayout) -> AnswerPane | None:
-    """The pane `t` steps through: the focused one if it has token shift, else the selected
-    answer's, else the first shown with one."""
-    shown = [p for p in screen.panes() if p.display and p.shifts]
-    for p in shown:
-        if p.has_focus_within:
-            return p
-    for p in shown:
-        if p.has_class("-selected"):
-            return p
-    return shown[0] if shown else None
-
-
-MODEL_NICE = 5
-
-
-def _lower_priority() -> None:
-    """Let the event loop win the CPU from the model threads (Linux: per-thread nice).
-
-    Two models on a small machine keep every core busy; llama.cpp's compute threads are created
-    by this thread and inherit its niceness, so the UI thread is scheduled first and key presses
-    and redraws are not held up behind a matrix multiply. Generation speed is unchanged when the
-    UI is idle.
-    """
-    try:
-        tid = threading.get_native_id()
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, max(current, MODEL_NICE))
-    except (AttributeError, OSError):  # not Linux, or not allowed: harmless to skip
-        pass
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:500]

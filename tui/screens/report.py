@@ -1,30 +1,29 @@
 """The Report screen: the tables and plots of `tunelens report`, for chosen runs, dataset and pair.
 
-`engine.analysis.report.build_report` does the work (SQL, scipy, bootstrap resampling) in a thread worker,
-so the screen stays responsive however large the store; this module only lays out what it returns.
-Each analysis is a table (a DataTable that scrolls sideways when wider than the terminal) with its
-note, then the terminal plots (textual-plotext, drawn by `engine.render.plots.draw_plotext`). The page
-scrolls; n / p jump between sections, g to the plots.
+`engine.analysis.report.build_report` does the work (SQL, scipy, bootstrap resampling) in a
+thread worker, so the screen stays responsive however large the store; this module only lays out
+what it returns. Each analysis is a table (a DataTable that scrolls sideways when wider than the
+terminal) with its note, then the terminal plots (textual-plotext, drawn by
+`engine.render.plots.draw_plotext`). The page scrolls; n / p jump between sections, g to the plots.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Footer, Label, Select, SelectionList, Static
-from textual.widgets.selection_list import Selection
-from textual_plotext import PlotextPlot
+from textual.widgets import Footer, Select, Static
 
 from engine.store import browse
+from tui.screens.run_picker import RunPickerScreen, run_label
+from tui.widgets import ReportPlot, report_section, section_title
 
 if TYPE_CHECKING:
     from engine.analysis import Report, ReportFilters, ReportTable
@@ -110,7 +109,7 @@ class ReportScreen(Screen[None]):
 
     def _fill_run_menu(self) -> None:
         options: list[tuple[str, str]] = [("all runs", ALL)]
-        options += [(_run_label(r), r.run_id) for r in self.run_rows]
+        options += [(run_label(r), r.run_id) for r in self.run_rows]
         if len(self.runs) == 1 and self.runs[0] in {r.run_id for r in self.run_rows}:
             value = self.runs[0]
         elif self.runs:
@@ -165,9 +164,10 @@ class ReportScreen(Screen[None]):
             runs = browse.list_runs(self.store)
             if runs:
                 from engine.analysis.report import build_report
-                from engine.render import report_tables, terminal_plots
 
                 report = build_report(self.store, filters)
+                from engine.render import report_tables, terminal_plots
+
                 tables, plots = report_tables(report), terminal_plots(report)
             else:
                 report, tables, plots = None, [], []
@@ -217,8 +217,8 @@ class ReportScreen(Screen[None]):
                                       classes="report-notes"))
             for table in tables:
                 if table.display:
-                    widgets += _table_widgets(table)
-            widgets.append(_section_title("plots", id="plots-title"))
+                    widgets += report_section(table)
+            widgets.append(section_title("plots", id="plots-title"))
             if not plots:
                 widgets.append(Static(Text("nothing to plot for these answers"),
                                       classes="report-note"))
@@ -268,125 +268,9 @@ class ReportScreen(Screen[None]):
             body = self.query_one("#report-body", VerticalScroll)
             body.scroll_to(y=found.first().virtual_region.y, animate=False, immediate=True)
 
-
-class ReportPlot(PlotextPlot):
-    """One of the report's terminal plots (textual-plotext), drawn by the engine's plotter."""
-
-    def __init__(self, plot: TerminalPlot) -> None:
-        from engine.render import draw_plotext
-
-        super().__init__(classes="report-plot")
-        self.plot = plot
-        draw_plotext(plot, self.plt)
-
-
-def _run_label(run: browse.RunRow) -> str:
-    return " ".join(p for p in (run.run_id, run.pair, run.dataset) if p)
-
-
-def _section_title(title: str, id: str | None = None) -> Static:
-    return Static(Text(title), classes="report-title", id=id)
-
-
-LAST_COLUMNS = ("model", "note")  # long texts: after the numbers, so those fit in 80 columns
-
-
-@dataclass(frozen=True)
-class CompactTable:
-    """How a report table is laid out on the screen (its content is the engine's)."""
-
-    columns: list[int]  # display columns shown in the grid, in this order
-    same: list[tuple[str, str]]  # (column, value) of label columns equal in every row
-    notes: list[str]  # a note column's text when every row has the same one
-
-
-def compact_columns(table: ReportTable) -> CompactTable:
-    """Presentation only, for narrow terminals.
-
-    A label column with one value throughout (one dataset, one decoding) is said once above
-    the table instead of on every row; a note shared by every row (a single-row table's, too)
-    goes below it, where it can wrap; long model names and per-row notes go after the numbers.
-    Numeric (right-aligned) columns always stay.
-    """
-    cols, rows = table.display_columns, table.display_rows
-    keep: list[int] = []
-    same: list[tuple[str, str]] = []
-    notes: list[str] = []
-    for i, col in enumerate(cols):
-        values = {row[i] for row in rows}
-        if col == "note" and len(values) == 1:
-            notes += [v for v in values if v]
-        elif len(rows) > 1 and len(values) == 1 and i not in table.right:
-            same.append((col, next(iter(values))))
-        else:
-            keep.append(i)
-    keep.sort(key=lambda i: cols[i] in LAST_COLUMNS)
-    return CompactTable(keep, same, notes)
-
-
-def _table_widgets(table: ReportTable) -> list[Widget]:
-    """A title, the table (or why it is empty), and its notes."""
-    widgets: list[Widget] = [_section_title(table.title)]
-    notes = [table.note] if table.note else []
-    if table.display_rows:
-        layout = compact_columns(table)
-        if layout.same:
-            widgets.append(Static(Text(" · ".join(f"{c} {v}" for c, v in layout.same)),
-                                  classes="report-note"))
-        grid: DataTable[Any] = DataTable(cursor_type="none", zebra_stripes=True,
-                                         classes="report-table", id=f"table-{table.key}")
-        for i in layout.columns:
-            grid.add_column(Text(table.display_columns[i],
-                                 justify="right" if i in table.right else "left"))
-        for row in table.display_rows:
-            grid.add_row(*[Text(row[i], justify="right" if i in table.right else "left")
-                           for i in layout.columns])
-        widgets.append(grid)
-        if layout.notes:
-            widgets.append(Static(Text("note: " + "; ".join(layout.notes)),
-                                  classes="report-notes"))
-    elif not notes:
-        notes = ["nothing to show"]
-    if notes:
-        widgets.append(Static(Text(" ".join(notes)), classes="report-note"))
-    return widgets
-
-
-class RunPickerScreen(ModalScreen[tuple[str, ...] | None]):
-    """Pick any set of runs for the report (none picked: all runs)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(None)", "Cancel"),
-        Binding("a", "apply", "Apply"),
-    ]
-
-    def __init__(self, runs: Sequence[browse.RunRow], chosen: Sequence[str]) -> None:
-        super().__init__(id="run-picker")
-        self.runs = list(runs)
-        self.chosen = set(chosen)
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label("Runs in the report (space toggles, a applies, Esc cancels; none: all)",
-                        classes="dialog-title")
-            yield SelectionList[str](
-                *[Selection(f"{_run_label(r)} · {r.answers} answers", r.run_id,
-                            r.run_id in self.chosen) for r in self.runs],
-                id="run-picker-list",
-            )
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Apply", id="run-picker-ok", variant="primary")
-                yield Button("Cancel", id="run-picker-cancel")
-
-    def on_mount(self) -> None:
-        self.query_one(SelectionList).focus()
-
-    @on(Button.Pressed, "#run-picker-ok")
-    def action_apply(self) -> None:
-        picked = self.query_one(SelectionList).selected
-        order = [r.run_id for r in self.runs]
-        self.dismiss(tuple(sorted(picked, key=order.index)))
-
-    @on(Button.Pressed, "#run-picker-cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Rebuild the report", "Read the store again (F5)",
+                            self.action_refresh)
+        yield SystemCommand("Pick runs for the report", "Any set of runs (u)",
+                            self.action_pick_runs)
+        yield SystemCommand("Report: plots", "Jump to the plots (g)", self.action_plots)

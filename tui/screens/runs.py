@@ -1,7 +1,7 @@
 """The Runs screen: recorded runs, their answers, filters, and flips.
 
-All reading goes through `engine.store.browse` in thread workers: a read waits while a writer holds the
-store, and the event loop must not wait with it.
+All reading goes through `engine.store.browse` in thread workers: a read waits while a writer
+holds the store, and the event loop must not wait with it.
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ class RunsScreen(Screen[None]):
         self.app.call_from_thread(self._push_compare, data, shifts)
 
     def _push_compare(self, data: browse.CompareSet, shifts: dict[str, list[Any]]) -> None:
-        from tui.screens.compare import StoredCompareScreen
+        from tui.screens.stored_compare import StoredCompareScreen
 
         self.app.push_screen(StoredCompareScreen(data, shifts))
 

@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Container, Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.containers import Container
+from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
-from textual.widgets.option_list import Option
+from textual.widgets import Footer, Static, TextArea
 
 from engine.store import browse
+from tui.screens.export import ExportScreen
+from tui.screens.history import HistoryScreen
 
 if TYPE_CHECKING:
     from engine.store.store import Store
@@ -246,65 +247,3 @@ def _results_table(result: browse.ResultSet, labels: list[Text]) -> tuple[Widget
                       id="results-table", max_column_content_width=40, null_rep="NULL",
                       render_markup=False)
     return table, result.rows
-
-
-class HistoryScreen(ModalScreen[str | None]):
-    """Past queries, newest first; Enter puts one back in the editor."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Close")]
-
-    def __init__(self, queries: list[str]) -> None:
-        super().__init__(id="history")
-        self.queries = queries
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label("Query history (Enter to load, Esc to close)", classes="dialog-title")
-            yield OptionList(*[Option(" ".join(q.split())[:200], id=str(i))
-                               for i, q in enumerate(self.queries)], id="history-list")
-
-    @on(OptionList.OptionSelected)
-    def _picked(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.queries[int(event.option.id or 0)])
-
-
-class ExportScreen(ModalScreen[tuple[str, str] | None]):
-    """Where to write the result, and in which format."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
-    SUFFIX: ClassVar[dict[str, str]] = {"csv": ".csv", "parquet": ".parquet", "jsonl": ".jsonl"}
-
-    def __init__(self, default_path: str) -> None:
-        super().__init__(id="export")
-        self.default_path = default_path
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label("Export the full result of the query", classes="dialog-title")
-            yield Select([("CSV", "csv"), ("Parquet", "parquet"), ("JSON Lines", "jsonl")],
-                         value="csv", allow_blank=False, id="export-format")
-            yield Input(self.default_path, id="export-path")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Export", id="export-ok", variant="primary")
-                yield Button("Cancel", id="export-cancel")
-
-    def on_mount(self) -> None:
-        self.query_one("#export-path", Input).focus()
-
-    @on(Select.Changed, "#export-format")
-    def _format_changed(self, event: Select.Changed) -> None:
-        inp = self.query_one("#export-path", Input)
-        path = Path(inp.value)
-        if path.suffix in self.SUFFIX.values():
-            inp.value = str(path.with_suffix(self.SUFFIX[str(event.value)]))
-
-    @on(Input.Submitted, "#export-path")
-    @on(Button.Pressed, "#export-ok")
-    def _ok(self) -> None:
-        path = self.query_one("#export-path", Input).value.strip()
-        fmt = str(self.query_one("#export-format", Select).value)
-        self.dismiss((path, fmt) if path else None)
-
-    @on(Button.Pressed, "#export-cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
