@@ -117,7 +117,7 @@ class BatchedDecoder:
         params.n_threads = params.n_threads_batch = model.n_threads
         params.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-            if model.settings.flash_attn
+            if model.flash_attn
             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         params.no_perf = True
