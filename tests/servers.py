@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -53,18 +54,22 @@ class LlamaServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
 
     def start(self, timeout_s: float = 60.0) -> LlamaServer:
+        # The log goes to a file: a pipe nobody reads fills up and stalls the server.
+        log = self.log.open("ab")
         self.proc = subprocess.Popen(
             [str(self.binary), "-m", str(self.model), "--host", "127.0.0.1",
              "--port", str(self.port), "--parallel", str(self.parallel), "-c", str(self.n_ctx),
              "--alias", self.alias, "-t", "1", "--no-repack", "--no-webui"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=log,
         )
+        log.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                err = self.log.read_text(errors="replace")
                 raise RuntimeError(f"llama-server exited:\n{err[-3000:]}")
             try:
                 if requests.get(self.url + "/health", timeout=1).status_code == 200:
