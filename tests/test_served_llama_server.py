@@ -236,3 +236,24 @@ def test_unreachable_and_wrong_model_are_one_line(server: LlamaServer, tiny: tup
         assert len([ln for ln in done.stderr.splitlines() if ln.startswith("tunelens:")]) == 1
     with pytest.raises(ServerError, match="cannot connect"):
         _served(dead, retries=0)
+
+
+async def test_the_app_streams_a_served_model(server: LlamaServer, tiny: tuple[Path, Path],
+                                              tmp_path: Path) -> None:
+    """The app with a mixed pair: the served base streams into its pane and is recorded."""
+    from test_tui_compare import ready, rows, run_and_wait
+
+    from tui.app import TunelensApp
+
+    toml = _toml(tmp_path, tiny, server.url)
+    config = RunConfig(pair="mixed", dataset="embedded", models_file=str(toml),
+                       decoding=Decoding(max_tokens=24))
+    app = TunelensApp(config, Store(tmp_path / "app.duckdb"), history_file=tmp_path / "h.json")
+    async with app.run_test(size=(100, 30)) as pilot:
+        c = await ready(pilot)
+        assert set(c.loaded) == {"base", "instruct"}
+        await run_and_wait(pilot, c)
+        assert c.pane("original", "base").text and c.pane("original", "instruct").text
+        got = rows(app, "SELECT role, model_sha256 FROM generations ORDER BY role")
+        assert got[0] == ("base", "served:llama-server:tiny-base")
+        assert got[1][0] == "instruct" and not got[1][1].startswith("served:")
