@@ -19,10 +19,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import headless, prefix, side_by_side, startup, store, tokens
+from benchmarks import (
+    headless,
+    lm_eval_compare,
+    prefix,
+    served,
+    side_by_side,
+    startup,
+    store,
+    tokens,
+)
 from benchmarks.common import header, load_now, machine, table, wait_quiet
 
-ALL = ("startup", "store", "tokens", "prefix", "side_by_side", "headless")
+ALL = (
+    "startup", "store", "tokens", "prefix", "side_by_side", "headless", "served", "lm_eval_compare",
+)  # fmt: skip
 
 
 def _run(name: str, quick: bool, build: bool) -> tuple[dict[str, Any], str]:
@@ -44,6 +55,15 @@ def _run(name: str, quick: bool, build: bool) -> tuple[dict[str, Any], str]:
     if name == "headless":
         r = headless.run(n_items=4 if quick else 8, rounds=1, max_tokens=64 if quick else 128)
         return r, headless.report(r)
+    if name == "served":
+        r = served.run(n_items=4 if quick else 16, max_tokens=64 if quick else 128)
+        return r, served.report(r)
+    if name == "lm_eval_compare":
+        try:
+            r = lm_eval_compare.run(n_items=5 if quick else 20, max_tokens=64 if quick else 256)
+        except lm_eval_compare.LmEvalUnavailable as exc:
+            return {"error": str(exc)}, f"not run: {exc}"
+        return r, lm_eval_compare.report(r)
     raise ValueError(name)
 
 
@@ -80,6 +100,21 @@ def summary(res: dict[str, Any]) -> str:
             label = f"headless items/min, {r['parallel_items']} in flight ({r['side_by_side']})"
             rows.append([label, f"{r['items_per_min']:.1f} ({r['speedup_vs_1']:.2f}x)",
                          "more than 1 in flight", r["identical_to_1"] + " identical"])  # fmt: skip
+    if "served" in res:
+        r = res["served"]
+        rows.append([f"served items/min, llama-server 4 slots / in-process 1 at a time, "
+                     f"{r['model']}", f"{r['ratio_4_slots']:.2f}x", f">= {served.GOAL:.0f}x",
+                     _ok(r["goal_met"])])  # fmt: skip
+    if "lm_eval_compare" in res:
+        r = res["lm_eval_compare"]
+        if "error" in r:
+            rows.append(["tunelens vs lm-eval on one llama-server", "not run", "", r["error"]])
+        else:
+            tl, le = r["tunelens"], r["lm_eval"]
+            rows.append([f"wall s tunelens / lm-eval, {r['items']} GSM8K items",
+                         f"{tl['wall_s']:.0f} / {le['wall_s']:.0f} s", "",
+                         f"accuracy {tl['accuracy']:.0%} / {le['strict']:.0%} strict, "
+                         f"{le['flexible']:.0%} flexible"])  # fmt: skip
     if "store" in res:
         s = res["store"]
         rows.append(["store insert, 32 rows per call", f"{s['insert_rows_per_s_batch_32']:.0f}/s",

@@ -59,6 +59,15 @@ class Capabilities:
     cpu_sharing: bool = False  # threads and turn-taking with the pair's other model
 
 
+def collect(chunks: Iterator[Chunk]) -> Generation:
+    """The finished generation at the end of a stream (what `generate` returns)."""
+    done = None
+    for chunk in chunks:
+        done = chunk.done or done
+    assert done is not None, "a stream ends with its finished generation"
+    return done
+
+
 @runtime_checkable
 class Engine(Protocol):
     """A model that can tokenize, stream an answer and (per `capabilities`) score tokens."""

@@ -26,7 +26,7 @@ from engine.inference.backend import (
     resolve_flash_attn,
 )
 from engine.inference.config import SIDE_BY_SIDE, EngineSettings
-from engine.inference.engine import Capabilities, Chunk, ModelInfo
+from engine.inference.engine import Capabilities, Chunk, ModelInfo, collect
 from engine.inference.sources import ResolvedModel
 from engine.records import Decoding, Generation
 
@@ -139,11 +139,7 @@ class Model:
         return [(int(t), float(probs[t])) for t in top]
 
     def generate(self, prompt: str, decoding: Decoding, **kwargs: Any) -> Generation:
-        done = None
-        for chunk in self.stream(prompt, decoding, **kwargs):
-            done = chunk.done or done
-        assert done is not None
-        return done
+        return collect(self.stream(prompt, decoding, **kwargs))
 
     def _stream(
         self,

@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.errors import PromptTooLong, ServerError, StreamBroken
 from engine.inference.config import EngineSettings, ModelSpec, ServerSource
-from engine.inference.engine import Capabilities, Chunk, ModelInfo
+from engine.inference.engine import Capabilities, Chunk, ModelInfo, collect
 from engine.inference.http import Http
 from engine.records import Decoding, Generation
 
@@ -424,11 +424,7 @@ class ServedModel:
         return piece, tokens, probs, done, "stop" if reason == "stop" else "length", n_prompt
 
     def generate(self, prompt: str, decoding: Decoding, **kwargs: Any) -> Generation:
-        done = None
-        for chunk in self.stream(prompt, decoding, **kwargs):
-            done = chunk.done or done
-        assert done is not None
-        return done
+        return collect(self.stream(prompt, decoding, **kwargs))
 
     def top_first_tokens(
         self, prompt: str, k: int, *, special: bool = False

@@ -511,6 +511,25 @@ class Runner:
                 forced = (branches[key][call.sample_index][0],)
             yield call, prompt, forced
 
+    def _ask_call(
+        self, role: Role, call: Call, prompt: RenderedPrompt, forced: tuple[int, ...], run_id: str
+    ) -> Answer:
+        """One planned answer, as every one-answer-per-call worker makes it."""
+        cfg = self.config
+        return ask(
+            self.models[role],
+            role,
+            call.item,
+            prompt,
+            cfg.decoding,
+            run_id=run_id,
+            sample_index=call.sample_index,
+            grader=cfg.grader,
+            cancel=self.cancel,
+            forced=forced,
+            want_margins=cfg.decoding.strategy == "cot-decoding",
+        )
+
     def _worker(
         self,
         role: Role,
@@ -518,25 +537,10 @@ class Runner:
         run_id: str,
         results: queue.Queue[tuple[Role, Answer | BaseException | None]],
     ) -> None:
-        model = self.models[role]
-        cfg = self.config
-        cot = cfg.decoding.strategy == "cot-decoding"
         try:
             skip = lambda s: results.put((role, s))  # noqa: E731
             for call, prompt, forced in self._prepared(role, calls, skip):
-                answer = ask(
-                    model,
-                    role,
-                    call.item,
-                    prompt,
-                    cfg.decoding,
-                    run_id=run_id,
-                    sample_index=call.sample_index,
-                    grader=cfg.grader,
-                    cancel=self.cancel,
-                    forced=forced,
-                    want_margins=cot,
-                )
+                answer = self._ask_call(role, call, prompt, forced, run_id)
                 if answer.generation.finish_reason == "cancelled":
                     break  # a half answer is not recorded: a resumed run redoes it
                 results.put((role, answer))
@@ -555,17 +559,7 @@ class Runner:
         """Like `_worker`, with up to `concurrency(role)` requests in flight to a server."""
         from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-        model = self.models[role]
-        cfg = self.config
-        cot = cfg.decoding.strategy == "cot-decoding"
         n = self.concurrency(role)
-
-        def one(call: Call, prompt: RenderedPrompt, forced: tuple[int, ...]) -> Answer:
-            return ask(
-                model, role, call.item, prompt, cfg.decoding, run_id=run_id,
-                sample_index=call.sample_index, grader=cfg.grader, cancel=self.cancel,
-                forced=forced, want_margins=cot,
-            )
 
         def drain(done: set[Future[Answer]]) -> None:
             for f in done:
@@ -583,7 +577,7 @@ class Runner:
                         drain(done)
                     if self.cancel.is_set():
                         break
-                    pending.add(pool.submit(one, call, prompt, forced))
+                    pending.add(pool.submit(self._ask_call, role, call, prompt, forced, run_id))
                 done, _ = wait(pending)
                 drain(done)
         except BaseException as exc:  # reported to the caller's thread

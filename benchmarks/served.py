@@ -1,0 +1,254 @@
+"""Served throughput: headless items/min on llama-server with 1, 2, 4 slots vs in-process.
+
+    python -m benchmarks.served [--items 16] [--max-tokens 128] [--slots 1,2,4]
+
+One model, SmolLM2-135M-Instruct (the demo pair's instruct side, instruct role only: its chat
+template, zero-shot CoT GSM8K, greedy). Each setting is a real `tunelens --headless` run in a
+fresh store, timed by the run's span in the store (and the CLI end to end; the server's start-up
+is in neither): in-process one answer at a time (the reference, run before and after the served
+settings and averaged, since the machine's speed drifts), then one llama-server per slot count
+(`--parallel N`, the same context per slot, `--concurrency N`). Every setting runs on THREADS
+threads (2). Served answers are compared item by item with the in-process ones: a server decoding
+several slots in one batch computes with other kernels than one sequence, so a near-tie can flip
+a greedy token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import GSM8K_TEST, REPO, THREADS, header, load_now, table
+
+ALIAS = "smollm2-135m-instruct"
+CTX_PER_SLOT = 1024  # zero-shot CoT prompts are ~150 tokens; answers up to --max-tokens
+GOAL = 2.0  # served items/min at 4 slots over in-process one at a time
+TUNELENS = REPO / ".venv" / "bin" / "tunelens"
+
+
+def model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF that models.toml's demo pair resolves to."""
+    from engine.inference.config import load_config
+    from engine.inference.sources import resolve
+
+    spec = load_config(REPO / "models.toml").pair("demo").instruct
+    return resolve(spec, verify=False).path
+
+
+def server_binary() -> Path:
+    """llama-server from the pinned llama-cpp-python's llama.cpp (scripts/build_llama_server.sh)."""
+    env = os.environ.get("TUNELENS_LLAMA_SERVER")
+    if env:
+        return Path(env)
+    out = subprocess.run(
+        ["bash", str(REPO / "scripts" / "build_llama_server.sh")],
+        capture_output=True, text=True, timeout=3000,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"building llama-server failed:\n{out.stderr[-2000:]}")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """One llama-server on 127.0.0.1 (as tests/servers.py starts it; log to a file, not a pipe)."""
+
+    def __init__(self, model: Path, slots: int, *, threads: int = THREADS,
+                 ctx_per_slot: int = CTX_PER_SLOT, alias: str = ALIAS) -> None:  # fmt: skip
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.alias = alias
+        self.log = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
+        self.cmd = [
+            str(server_binary()), "-m", str(model), "--host", "127.0.0.1",
+            "--port", str(self.port), "--parallel", str(slots), "-c", str(ctx_per_slot * slots),
+            "--alias", alias, "-t", str(threads), "--no-repack", "--no-webui",
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        import requests
+
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"llama-server exited:\n{tail}")
+            try:
+                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.__exit__()
+        raise RuntimeError(f"llama-server did not become healthy (log: {self.log})")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+        self.log.unlink(missing_ok=True)
+
+
+def models_toml(path: Path, model: Path, *, url: str | None = None, alias: str = ALIAS,
+                ctx: int = CTX_PER_SLOT, role: str = "instruct") -> Path:  # fmt: skip
+    """A models.toml whose pair `bench` has the model on `role` (served at `url`, or in-process)."""
+    if url:
+        source = f'server = {{ url = "{url}", model = "{alias}", kind = "llama-server" }}'
+    else:
+        source = f'path = "{model}"'
+    other = "instruct" if role == "base" else "base"
+    path.write_text(
+        f"[engine]\nn_ctx = {ctx}\nthreads = {THREADS}\nextra_buffers = false\n\n"
+        f'[models.m]\n{source}\n\n[models.unused]\npath = "{model}"\n\n'
+        f'[pairs.bench]\n{role} = "m"\n{other} = "unused"\n'
+    )
+    return path
+
+
+def headless(toml: Path, db: Path, n_items: int, max_tokens: int, *, role: str = "instruct",
+             concurrency: int | None = None, data_file: Path = GSM8K_TEST,
+             timeout_s: float = 1800) -> float:  # fmt: skip
+    """One `tunelens --headless` run, zero-shot CoT GSM8K, greedy; its wall seconds."""
+    cmd = [
+        str(TUNELENS), "--headless", "--pair", "bench", "--models", str(toml),
+        "--dataset", "gsm8k", "--data-file", str(data_file), "--limit", str(n_items),
+        "--mode", "zero-shot-cot", "--max-tokens", str(max_tokens), "--db", str(db),
+        "--role", role,
+    ]  # fmt: skip
+    if concurrency:
+        cmd += ["--concurrency", str(concurrency)]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=REPO)
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        tail = (out.stderr or out.stdout)[-2000:]
+        raise RuntimeError(f"tunelens exited {out.returncode}:\n{tail}")
+    return wall
+
+
+def answers(db: Path, role: str = "instruct") -> tuple[dict[str, dict[str, Any]], float]:
+    """The run's answers by item, and its span (runs.started_at to ended_at: no CLI start-up)."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT item_id, output, correct, tokens FROM generations WHERE role = ?", [role]
+        ).fetchall()
+        start, end = con.execute("SELECT min(started_at), max(ended_at) FROM runs").fetchone()
+    finally:
+        con.close()
+    out = {r[0]: {"output": r[1], "correct": r[2], "tokens": r[3]} for r in rows}
+    return out, (end - start).total_seconds()
+
+
+def run(n_items: int = 16, max_tokens: int = 128, slots: tuple[int, ...] = (1, 2, 4)) -> dict:
+    model = model_path()
+    res: dict[str, Any] = {"model": model.name, "items": n_items, "max_tokens": max_tokens,
+                           "threads": THREADS, "ctx_per_slot": CTX_PER_SLOT,
+                           "settings": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        local = models_toml(t / "local.toml", model)
+
+        def in_process(tag: str) -> dict[str, Any]:
+            db = t / f"{tag}.duckdb"
+            load = load_now()
+            cli = headless(local, db, n_items, max_tokens)
+            got, wall = answers(db)
+            return {"wall_s": wall, "cli_s": cli, "answers": got, "load": load}
+
+        first = in_process("in-process-1")
+        for n in slots:
+            with Server(model, n) as srv:
+                toml = models_toml(t / f"served-{n}.toml", model, url=srv.url)
+                db = t / f"served-{n}.duckdb"
+                load = load_now()
+                cli = headless(toml, db, n_items, max_tokens, concurrency=n)
+            got, wall = answers(db)
+            res["settings"][f"llama-server {n} slot{'s' if n > 1 else ''}"] = {
+                "slots": n, "wall_s": wall, "cli_s": cli, "answers": got, "load": load,
+            }  # fmt: skip
+        last = in_process("in-process-2")
+    ref_wall = (first["wall_s"] + last["wall_s"]) / 2
+    ref = first["answers"]
+    res["in_process"] = {"walls_s": [first["wall_s"], last["wall_s"]], "wall_s": ref_wall,
+                         "cli_s": (first["cli_s"] + last["cli_s"]) / 2,
+                         "repeat_identical": _same(ref, last["answers"]),
+                         "answers": ref, "load": [first["load"], last["load"]]}  # fmt: skip
+    for s in res["settings"].values():
+        s["ratio"] = ref_wall / s["wall_s"]
+        s["items_per_min"] = len(s["answers"]) / (s["wall_s"] / 60)
+        s["identical"] = _same(ref, s["answers"])
+        s["differ"] = len(ref) - int(s["identical"].split("/")[0])
+        s["correct"] = sum(bool(a["correct"]) for a in s["answers"].values())
+    res["in_process"]["items_per_min"] = len(ref) / (ref_wall / 60)
+    res["in_process"]["correct"] = sum(bool(a["correct"]) for a in ref.values())
+    four = next((s for s in res["settings"].values() if s["slots"] == 4), None)
+    res["ratio_4_slots"] = four["ratio"] if four else float("nan")
+    res["goal_met"] = bool(four and four["ratio"] >= GOAL)
+    return res
+
+
+def _same(ref: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]) -> str:
+    same = sum(other.get(k, {}).get("output") == v["output"] for k, v in ref.items())
+    return f"{same}/{len(ref)}"
+
+
+def report(res: dict[str, Any]) -> str:
+    ip = res["in_process"]
+    before, after = ip["walls_s"]
+    rows = [[f"in-process, 1 at a time ({before:.0f} s before, {after:.0f} s after: mean)",
+             len(ip["answers"]), ip["wall_s"], ip["cli_s"], ip["items_per_min"], 1.0,
+             ip["correct"], f"(repeat: {ip['repeat_identical']} identical)",
+             "/".join(str(x) for x in ip["load"])]]  # fmt: skip
+    for name, s in res["settings"].items():
+        rows.append([f"{name}, {s['slots']} in flight", len(s["answers"]), s["wall_s"],
+                     s["cli_s"], s["items_per_min"], s["ratio"], s["correct"],
+                     f"{s['differ']} ({s['identical']} identical)", s["load"]])  # fmt: skip
+    headers = ["setting", "answers", "wall s (run)", "CLI s", "items/min", "ratio vs in-process",
+               "correct", "answers differing from in-process", "1-min load at start"]  # fmt: skip
+    verdict = "met" if res["goal_met"] else "NOT met"
+    return (
+        f"{res['model']}, instruct role (chat template), {res['items']} GSM8K test items, "
+        f"zero-shot CoT, greedy, {res['max_tokens']} max tokens, {res['threads']} threads, "
+        f"{res['ctx_per_slot']} context per slot. wall s (run): the run's span in the store "
+        f"(runs.started_at to ended_at), what items/min and the ratio use; CLI s: the "
+        f"`tunelens --headless` process end to end (Python start-up and imports included).\n\n"
+        + table(headers, rows)
+        + f"\n\nGoal >= {GOAL:.0f}x at 4 slots: {verdict} ({res['ratio_4_slots']:.2f}x).\n"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--items", type=int, default=16)
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--slots", default="1,2,4", help="comma-separated slot counts")
+    args = p.parse_args()
+    slots = tuple(int(s) for s in args.slots.split(","))
+    print(header("Served throughput: llama-server slots vs in-process, SmolLM2-135M-Instruct"))
+    print(report(run(args.items, args.max_tokens, slots)))
+
+
+if __name__ == "__main__":
+    main()
