@@ -7,10 +7,10 @@ template, zero-shot CoT GSM8K, greedy). Each setting is a real `tunelens --headl
 fresh store, timed by the run's span in the store (and the CLI end to end; the server's start-up
 is in neither): in-process one answer at a time (the reference, run before and after the served
 settings and averaged, since the machine's speed drifts), then one llama-server per slot count
-(`--parallel N`, the same context per slot, `--concurrency N`). Every setting runs on THREADS
-threads (2). Served answers are compared item by item with the in-process ones: a server decoding
-several slots in one batch computes with other kernels than one sequence, so a near-tie can flip
-a greedy token.
+(`--parallel N`, the same context per slot, `--concurrency N`, flash attention off as
+in-process). Every setting runs on THREADS threads (2). Served answers are compared item by item
+with the in-process ones: a server decoding several slots in one batch computes with other
+kernels than one sequence, so a near-tie can flip a greedy token.
 """
 
 from __future__ import annotations
@@ -62,10 +62,15 @@ def free_port() -> int:
 
 
 class Server:
-    """One llama-server on 127.0.0.1 (as tests/servers.py starts it; log to a file, not a pipe)."""
+    """One llama-server on 127.0.0.1 (as tests/servers.py starts it; log to a file, not a pipe).
+
+    Flash attention off by default: llama-server's "auto" turns it on on a CPU, the in-process
+    engine's "auto" leaves it off there (models.toml), and the comparison wants the same kernels.
+    """
 
     def __init__(self, model: Path, slots: int, *, threads: int = THREADS,
-                 ctx_per_slot: int = CTX_PER_SLOT, alias: str = ALIAS) -> None:  # fmt: skip
+                 ctx_per_slot: int = CTX_PER_SLOT, alias: str = ALIAS,
+                 flash_attn: str = "off") -> None:  # fmt: skip
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.alias = alias
@@ -74,6 +79,7 @@ class Server:
             str(server_binary()), "-m", str(model), "--host", "127.0.0.1",
             "--port", str(self.port), "--parallel", str(slots), "-c", str(ctx_per_slot * slots),
             "--alias", alias, "-t", str(threads), "--no-repack", "--no-webui",
+            "--flash-attn", flash_attn,
         ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -16,13 +16,14 @@ from conftest import GSM8K_TEST
 from servers import LlamaServer, free_port
 from tinygguf import tiny_pair
 
-from engine.errors import ServerError
+from engine.errors import CapabilityError, ServerError
 from engine.inference.config import ModelSpec, ServerSource, load_config
 from engine.inference.pairs import load_pair
 from engine.inference.served import ServedModel
 from engine.records import Decoding
 from engine.run.config import RunConfig
 from engine.run.prepare import prepare_run
+from engine.run.shift import compute_shift
 from engine.store.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,6 +139,10 @@ def test_headless_run_on_a_mixed_pair(server: LlamaServer, tiny: tuple[Path, Pat
     settings = store.query(
         "SELECT settings FROM run_models WHERE role = 'base'").rows[0][0]
     assert "tiny-base" in settings and server.url in settings
+    # token shift needs teacher-forced ranks, which a served base model cannot give: one line
+    with pytest.raises(CapabilityError, match="token shift needs") as err:
+        compute_shift(store, load_config(toml), "mixed")
+    assert "\n" not in str(err.value)
 
 
 def test_requests_in_flight_use_the_slots(server: LlamaServer, tiny: tuple[Path, Path],

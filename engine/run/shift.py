@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.analysis.labels import setting_label
 from engine.analysis.shift import classify
-from engine.errors import ShiftError
+from engine.errors import CapabilityError, ShiftError
 from engine.inference.teacher import TeacherForcer, piece_text
 from engine.records import FEW_SHOT_MODE
 from engine.store.store import Store, item_columns, item_from_row
@@ -225,6 +225,12 @@ def compute_shift(
         models = dict(load_pair(models_config, pair))
     try:
         base, instruct = models["base"], models["instruct"]
+        if not base.capabilities.teacher_forcing:
+            raise CapabilityError(
+                f"pair '{pair}': token shift needs the base model's rank of every instruct token; "
+                f"{base.info.name} ({base.info.source}) cannot give it (no prompt logprobs): "
+                "load the base model in-process (a GGUF path) for `tunelens shift`"
+            )
         check_same_tokenizer(base, instruct, pair)
         if instruct_sha and instruct.info.sha256 != instruct_sha:
             raise ShiftError(
