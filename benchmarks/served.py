@@ -5,10 +5,10 @@
 One model, SmolLM2-135M-Instruct (the demo pair's instruct side, instruct role only: its chat
 template, zero-shot CoT GSM8K, greedy). Each setting is a real `tunelens --headless` run in a
 fresh store, timed by the run's span in the store (and the CLI end to end; the server's start-up
-is in neither): in-process one answer at a time (the reference, run before and after the served
-settings and averaged, since the machine's speed drifts), then one llama-server per slot count
-(`--parallel N`, the same context per slot, `--concurrency N`, flash attention off as
-in-process). Every setting runs on THREADS threads (2). Served answers are compared item by item
+is in neither): per slot count, an in-process run one answer at a time (the reference, right
+before: the machine's speed drifts, so only adjacent runs compare), then one llama-server
+with that many slots (`--parallel N`, the same context per slot, `--concurrency N`, flash
+attention off as in-process). Every setting runs on THREADS threads (2). Served answers are compared item by item
 with the in-process ones: a server decoding several slots in one batch computes with other
 kernels than one sequence, so a near-tie can flip a greedy token.
 """
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import GSM8K_TEST, REPO, THREADS, header, load_now, table
+from benchmarks.common import GSM8K_TEST, REPO, THREADS, header, load_now, median, table
 
 ALIAS = "smollm2-135m-instruct"
 CTX_PER_SLOT = 1024  # zero-shot CoT prompts are ~150 tokens; answers up to --max-tokens
@@ -183,8 +183,12 @@ def run(n_items: int = 16, max_tokens: int = 128, slots: tuple[int, ...] = (1, 2
             got, wall = answers(db)
             return {"wall_s": wall, "cli_s": cli, "answers": got, "load": load}
 
-        first = in_process("in-process-1")
+        local_runs = []
         for n in slots:
+            # Each served setting right after its own in-process run: the machine's speed drifts
+            # (2-3x within minutes when others' jobs start or stop), so only adjacent pairs compare.
+            ip = in_process(f"in-process-{n}")
+            local_runs.append(ip)
             with Server(model, n) as srv:
                 toml = models_toml(t / f"served-{n}.toml", model, url=srv.url)
                 db = t / f"served-{n}.duckdb"
@@ -193,21 +197,22 @@ def run(n_items: int = 16, max_tokens: int = 128, slots: tuple[int, ...] = (1, 2
             got, wall = answers(db)
             res["settings"][f"llama-server {n} slot{'s' if n > 1 else ''}"] = {
                 "slots": n, "wall_s": wall, "cli_s": cli, "answers": got, "load": load,
+                "in_process_wall_s": ip["wall_s"], "ratio": ip["wall_s"] / wall,
             }  # fmt: skip
-        last = in_process("in-process-2")
-    ref_wall = (first["wall_s"] + last["wall_s"]) / 2
-    ref = first["answers"]
-    res["in_process"] = {"walls_s": [first["wall_s"], last["wall_s"]], "wall_s": ref_wall,
-                         "cli_s": (first["cli_s"] + last["cli_s"]) / 2,
-                         "repeat_identical": _same(ref, last["answers"]),
-                         "answers": ref, "load": [first["load"], last["load"]]}  # fmt: skip
+    ref = local_runs[0]["answers"]
+    walls = [r["wall_s"] for r in local_runs]
+    res["in_process"] = {
+        "walls_s": walls, "wall_s": median(walls),
+        "cli_s": median(r["cli_s"] for r in local_runs),
+        "repeat_identical": ", ".join(_same(ref, r["answers"]) for r in local_runs[1:]) or "-",
+        "answers": ref, "load": [r["load"] for r in local_runs],
+    }  # fmt: skip
     for s in res["settings"].values():
-        s["ratio"] = ref_wall / s["wall_s"]
         s["items_per_min"] = len(s["answers"]) / (s["wall_s"] / 60)
         s["identical"] = _same(ref, s["answers"])
         s["differ"] = len(ref) - int(s["identical"].split("/")[0])
         s["correct"] = sum(bool(a["correct"]) for a in s["answers"].values())
-    res["in_process"]["items_per_min"] = len(ref) / (ref_wall / 60)
+    res["in_process"]["items_per_min"] = len(ref) / (res["in_process"]["wall_s"] / 60)
     res["in_process"]["correct"] = sum(bool(a["correct"]) for a in ref.values())
     four = next((s for s in res["settings"].values() if s["slots"] == 4), None)
     res["ratio_4_slots"] = four["ratio"] if four else float("nan")
@@ -222,24 +227,26 @@ def _same(ref: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]) -> s
 
 def report(res: dict[str, Any]) -> str:
     ip = res["in_process"]
-    before, after = ip["walls_s"]
-    rows = [[f"in-process, 1 at a time ({before:.0f} s before, {after:.0f} s after: mean)",
-             len(ip["answers"]), ip["wall_s"], ip["cli_s"], ip["items_per_min"], 1.0,
-             ip["correct"], f"(repeat: {ip['repeat_identical']} identical)",
+    walls = ", ".join(f"{w:.0f}" for w in ip["walls_s"])
+    rows = [[f"in-process, 1 at a time (median of {walls} s)", len(ip["answers"]), ip["wall_s"],
+             ip["cli_s"], ip["items_per_min"], "", 1.0, ip["correct"],
+             f"(repeats: {ip['repeat_identical']} identical)",
              "/".join(str(x) for x in ip["load"])]]  # fmt: skip
     for name, s in res["settings"].items():
         rows.append([f"{name}, {s['slots']} in flight", len(s["answers"]), s["wall_s"],
-                     s["cli_s"], s["items_per_min"], s["ratio"], s["correct"],
-                     f"{s['differ']} ({s['identical']} identical)", s["load"]])  # fmt: skip
-    headers = ["setting", "answers", "wall s (run)", "CLI s", "items/min", "ratio vs in-process",
-               "correct", "answers differing from in-process", "1-min load at start"]  # fmt: skip
+                     s["cli_s"], s["items_per_min"], s["in_process_wall_s"], s["ratio"],
+                     s["correct"], f"{s['differ']} ({s['identical']} identical)",
+                     s["load"]])  # fmt: skip
+    headers = ["setting", "answers", "wall s (run)", "CLI s", "items/min",
+               "in-process wall s just before", "ratio vs in-process", "correct",
+               "answers differing from in-process", "1-min load at start"]  # fmt: skip
     verdict = "met" if res["goal_met"] else "NOT met"
     return (
         f"{res['model']}, instruct role (chat template), {res['items']} GSM8K test items, "
         f"zero-shot CoT, greedy, {res['max_tokens']} max tokens, {res['threads']} threads, "
         f"{res['ctx_per_slot']} context per slot. wall s (run): the run's span in the store "
-        f"(runs.started_at to ended_at), what items/min and the ratio use; CLI s: the "
-        f"`tunelens --headless` process end to end (Python start-up and imports included).\n\n"
+        f"(runs.started_at to ended_at), what items/min uses; CLI s: the `tunelens --headless` "
+        f"process end to end. Ratio: the in-process run just before / this run.\n\n"
         + table(headers, rows)
         + f"\n\nGoal >= {GOAL:.0f}x at 4 slots: {verdict} ({res['ratio_4_slots']:.2f}x).\n"
     )
