@@ -29,7 +29,7 @@ FEWSHOT_SEED = 1234
 def demo_models(threads: int = THREADS, roles: Sequence[str] = ("base", "instruct")) -> dict:
     """The demo pair (gemma-3-270m base, SmolLM2-135M-Instruct), each with `threads` threads.
 
-    Loaded through engine.inference.llama.Model (use_extra_bufts off: the AMX crash), like the app does.
+    Loaded through engine.inference.llama.Model (use_extra_bufts off: the AMX crash) (as the app).
     """
     from engine.inference.config import load_config
     from engine.inference.llama import Model

@@ -8,9 +8,9 @@ fresh store, timed by the run's span in the store (and the CLI end to end; the s
 is in neither): per slot count, an in-process run one answer at a time (the reference, right
 before: the machine's speed drifts, so only adjacent runs compare), then one llama-server
 with that many slots (`--parallel N`, the same context per slot, `--concurrency N`, flash
-attention off as in-process). Every setting runs on THREADS threads (2). Served answers are compared item by item
-with the in-process ones: a server decoding several slots in one batch computes with other
-kernels than one sequence, so a near-tie can flip a greedy token.
+attention off as in-process). Every setting runs on THREADS threads (2). Served answers are
+compared item by item with the first in-process run's: a server decoding several slots in one
+batch computes with other kernels than one sequence, so a near-tie can flip a greedy token.
 """
 
 from __future__ import annotations

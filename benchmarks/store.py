@@ -7,7 +7,7 @@ flushes 32 rows at a time, the app one row at a time; a bulk import would send t
 For the report, a temporary store is filled by SQL with `--rows` synthetic generations (4 runs,
 base and instruct, 20% perturbed variants, one grade each) and timed: the run summary the
 headless run ends with (engine.store.summary.SUMMARY_SQL), an accuracy-by-setting aggregate with the
-report's de-duplication done in SQL, and engine.analysis.report.build_report (answers loaded into Python),
+report's de-duplication done in SQL, and engine.analysis.build_report (answers loaded into Python),
 in a subprocess with a time limit.
 """
 
@@ -137,9 +137,9 @@ def timed(fn: Any, repeat: int = 3) -> float:
 
 
 def build_report_time(db: Path, timeout_s: float) -> float | None:
-    """engine.analysis.report.build_report over the whole store, in a subprocess; None past the limit."""
+    """engine.analysis.build_report over the whole store, in a subprocess; None past the limit."""
     code = (
-        "import sys, time; from engine.store.store import Store; from engine.analysis.report import "
+        "import sys, time; from engine.store.store import Store; from engine.analysis import "
         "build_report; s = Store(sys.argv[1]); t = time.perf_counter(); build_report(s); "
         "print(time.perf_counter() - t)"
     )

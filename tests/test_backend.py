@@ -23,7 +23,7 @@ CUDA_INFO = ("CUDA : ARCHS = 900 | USE_GRAPHS = 1 | PEER_MAX_BATCH_SIZE = 128 | 
              "AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | AVX512 = 1 | OPENMP = 1 | REPACK = 1 |")
 
 # What a CUDA build of llama.cpp logs while loading gemma-3-270m with n_gpu_layers = -1.
-CUDA_LOAD = """llama_model_load_from_file_impl: using device CUDA0 (NVIDIA H200) (0000:19:00.0) - 140507 MiB free
+CUDA_LOAD = """llama_model_load_from_file_impl: using device CUDA0 (NVIDIA H200) - 140507 MiB free
 load_tensors: offloading 18 repeating layers to GPU
 load_tensors: offloading output layer to GPU
 load_tensors: offloaded 19/19 layers to GPU

@@ -9,7 +9,7 @@ from __future__ import annotations
 SIDE_BY_SIDE: tuple[str, ...] = ("parallel", "split", "alternate", "sequential")
 DEFAULT_SIDE_BY_SIDE = "parallel"
 
-# Headless runs: answers per model decoded together in one llama.cpp batch (engine.inference.batched).
+# Headless runs: answers per model decoded together in one llama.cpp batch (inference.batched).
 # 1 (one at a time) by default although 4 is ~1.3x faster (benchmarks/headless.py): llama.cpp's
 # CPU kernels round differently when a batch holds several tokens, so on quantized models some
 # greedy answers differ from the one-at-a-time (and app) answers, and a resumed run would differ
