@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from engine.analysis import stats
+import engine.analysis.stats as stats
 from engine.analysis.labels import role_key
 from engine.analysis.rows import (
     ItemOutcome,

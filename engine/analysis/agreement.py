@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.analysis import stats
+import engine.analysis.stats as stats
 from engine.analysis.labels import role_key
 from engine.analysis.rows import ReportFilters
 

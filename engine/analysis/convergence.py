@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.analysis import stats
+import engine.analysis.stats as stats
 from engine.analysis.labels import variant_key
 from engine.analysis.rows import ItemOutcome
 from engine.analysis.stats import Correlation

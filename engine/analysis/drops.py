@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.analysis import stats
+import engine.analysis.stats as stats
 from engine.analysis.accuracy import mean
 from engine.analysis.rows import ItemOutcome, ReportFilters, index_outcomes, sorted_keys
 from engine.records import ORIGINAL

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.analysis import stats
+import engine.analysis.stats as stats
 from engine.analysis.labels import role_key, setting_key, setting_label, variant_key
 
 if TYPE_CHECKING:

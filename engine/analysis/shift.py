@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.analysis import stats
+import engine.analysis.stats as stats
 from engine.analysis.labels import setting_label
 from engine.analysis.rows import ReportFilters
 
