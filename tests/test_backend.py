@@ -91,3 +91,13 @@ def test_flash_attn_setting_in_models_toml(tmp_path: Path) -> None:
     p.write_text('[engine]\nflash_attn = "yes"\n')
     with pytest.raises(ConfigError, match="auto"):
         parse_config(p.read_text(), p)
+
+
+def test_runs_on_says_where_a_model_runs() -> None:
+    from engine.inference.backend import runs_on
+
+    assert runs_on({"backend": "CPU"}) == "CPU"
+    assert runs_on({"backend": "CUDA", "device": "NVIDIA H200", "layers_offloaded": 19,
+                    "layers_total": 19}) == "CUDA (NVIDIA H200) 19/19 layers"
+    assert runs_on({"server_kind": "vllm", "engine_version": "vllm 0.11.0"}) == (
+        "served by vllm 0.11.0")

@@ -178,3 +178,15 @@ def check_gpu_fit(models: list[tuple[str, int, int]], gpus: list[Gpu] | None = N
             f"{names} need about {need / 1024:.1f} GiB on {gpus[0].name}, which has "
             f"{free / 1024:.1f} GiB free: set n_gpu_layers for one of them in models.toml"
         )
+
+
+def runs_on(settings: dict[str, object]) -> str:
+    """Where a loaded model runs, in a few words: "CPU", "CUDA (NVIDIA H200) 19/19 layers",
+    or "served by vllm 0.11.0" (from `ModelInfo.settings`)."""
+    if "server_kind" in settings:
+        return f"served by {settings.get('engine_version') or settings['server_kind']}"
+    backend = str(settings.get("backend") or "CPU")
+    if backend == "CPU":
+        return "CPU"
+    layers = f" {settings.get('layers_offloaded')}/{settings.get('layers_total')} layers"
+    return f"{backend} ({settings.get('device')}){layers}"

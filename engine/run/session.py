@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.inference.backend import runs_on
 from engine.inference.config import ModelsConfig, load_config
 from engine.inference.llama import Model, share_cpu
 from engine.inference.pairs import load_pair
@@ -174,7 +175,9 @@ class Session:
         except Exception as exc:
             listener.on_model_failed(role, one_line(exc))
             return
-        listener.on_model_loaded(role, model.info.name, model.info.description)
+        listener.on_model_loaded(
+            role, model.info.name, f"{model.info.description} · {runs_on(model.info.settings)}"
+        )
 
     def load_model(self, role: Role, on_status: Callable[[str], None] | None = None) -> Model:
         """Load one role's model; the app loads both at once, one worker per pane."""
