@@ -128,11 +128,14 @@ def run_lm_eval(exe: Path, url: str, slots: int, n_items: int, max_tokens: int,
         raise LmEvalUnavailable(f"lm_eval exited {out.returncode}: {(lines or ['?'])[-1]}")
     metrics = json.loads(Path(results[0]).read_text())["results"][task]
     per_item: dict[str, dict[int, bool]] = {"strict-match": {}, "flexible-extract": {}}
+    outputs: dict[int, str] = {}
     for path in glob.glob(str(out_dir / "**" / "samples_*.jsonl"), recursive=True):
         for line in Path(path).read_text().splitlines():
             s = json.loads(line)
             if s.get("filter") in per_item:
                 per_item[s["filter"]][int(s["doc_id"])] = bool(s.get("exact_match"))
+                resps = s.get("resps") or [[""]]
+                outputs[int(s["doc_id"])] = resps[0][0] if resps[0] else ""
     return {
         "wall_s": wall,
         "load": load,
@@ -140,7 +143,21 @@ def run_lm_eval(exe: Path, url: str, slots: int, n_items: int, max_tokens: int,
         "flexible": metrics.get("exact_match,flexible-extract"),
         "n": metrics.get("sample_len") or len(per_item["strict-match"]),
         "per_item": per_item,
+        "tokens": _count_tokens(url, list(outputs.values())),
     }
+
+
+def _count_tokens(url: str, texts: list[str]) -> int | None:
+    """Tokens in lm-eval's answers, by the server's own tokenizer (lm-eval ran without one)."""
+    import requests
+
+    try:
+        return sum(
+            len(requests.post(url + "/tokenize", json={"content": t}, timeout=30).json()["tokens"])
+            for t in texts
+        )
+    except (requests.RequestException, KeyError, ValueError):
+        return None
 
 
 def run(n_items: int = 20, max_tokens: int = 256, slots: int = 4, venv: Path = VENV) -> dict:
@@ -157,6 +174,7 @@ def run(n_items: int = 20, max_tokens: int = 256, slots: int = 4, venv: Path = V
         got, span = answers(db)
         res["tunelens"] = {
             "wall_s": cli, "run_s": span, "load": load, "n": len(got),
+            "tokens": sum(a["tokens"] or 0 for a in got.values()),
             "accuracy": sum(bool(a["correct"]) for a in got.values()) / max(len(got), 1),
             "per_item": {int(k.rsplit("-", 1)[1]): bool(a["correct"]) for k, a in got.items()},
         }  # fmt: skip
@@ -166,12 +184,19 @@ def run(n_items: int = 20, max_tokens: int = 256, slots: int = 4, venv: Path = V
     return res
 
 
+HEADERS = ["client", "items", "wall s", "of which", "answer tokens", "tokens/s (wall)",
+           "accuracy", "1-min load at start"]  # fmt: skip
+
+
 def report(res: dict[str, Any]) -> str:
     tl, le = res["tunelens"], res["lm_eval"]
     rows = [
         ["tunelens --headless --role instruct (chat template)", tl["n"], tl["wall_s"],
-         f"{tl['run_s']:.1f} s in the run", f"{tl['accuracy']:.1%} (tunelens grader)", tl["load"]],
+         f"{tl['run_s']:.1f} s in the run", tl["tokens"], tl["tokens"] / tl["wall_s"],
+         f"{tl['accuracy']:.1%} (tunelens grader)", tl["load"]],
         ["lm_eval local-completions (raw text)", le["n"], le["wall_s"], "",
+         "?" if le["tokens"] is None else le["tokens"],
+         float("nan") if le["tokens"] is None else le["tokens"] / le["wall_s"],
          f"{le['strict']:.1%} strict-match, {le['flexible']:.1%} flexible-extract", le["load"]],
     ]  # fmt: skip
     return (
@@ -180,7 +205,7 @@ def report(res: dict[str, Any]) -> str:
         f"test items, zero-shot CoT, greedy, {res['max_tokens']} max tokens. Wall: each CLI end "
         "to end. Prompts: the same words, but tunelens wraps them in the chat template and lm-eval "
         'sends raw text (and stops at "Q:").\n\n'
-        + table(["client", "items", "wall s", "of which", "accuracy", "1-min load at start"], rows)
+        + table(HEADERS, rows)
         + f"\n\nPer item, tunelens' grade = lm-eval's flexible-extract: "
         f"{res['agree_tunelens_flexible']}.\n"
     )

@@ -9,6 +9,7 @@ lm-eval's `--fewshot_as_multiturn` does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -92,16 +93,22 @@ def render_raw(item: Item, mode: str, exemplars: list[Exemplar]) -> RenderedProm
     )
 
 
+ChatRenderer = Callable[[list[dict[str, str]]], str]
+
+
 def render_chat(
     item: Item,
     mode: str,
     exemplars: list[Exemplar],
-    template: str,
+    template: str | None,
     *,
     bos_token: str = "",
     eos_token: str = "",
     system: str | None = None,
+    renderer: ChatRenderer | None = None,
 ) -> RenderedPrompt:
+    """The turns inside a chat template: tunelens renders `template` itself, or, for a served
+    model whose template it cannot read, `renderer` asks the server to render the messages."""
     mode = check_mode(mode)
     messages: list[dict[str, str]] = []
     if system:
@@ -112,7 +119,11 @@ def render_chat(
         messages.append({"role": "user", "content": user})
         if answer is not None:
             messages.append({"role": "assistant", "content": answer})
-    text = apply_chat_template(template, messages, bos_token=bos_token, eos_token=eos_token)
+    if template:
+        text = apply_chat_template(template, messages, bos_token=bos_token, eos_token=eos_token)
+    else:
+        assert renderer is not None, "a chat prompt needs a template or a renderer"
+        text = renderer(messages)
     stop = tuple(s for s in STOP_SEQUENCES[mode] if s != "\n\n\n")
     return RenderedPrompt(
         text=text,
@@ -166,9 +177,10 @@ def render(
     bos_token: str = "",
     eos_token: str = "",
     system: str | None = None,
+    chat_renderer: ChatRenderer | None = None,
 ) -> RenderedPrompt:
-    """Raw text when `chat_template` is None, otherwise the same turns inside the template."""
-    if chat_template:
+    """Raw text with neither a template nor a renderer, else the same turns in the template."""
+    if chat_template or chat_renderer:
         return render_chat(
             item,
             mode,
@@ -177,6 +189,7 @@ def render(
             bos_token=bos_token,
             eos_token=eos_token,
             system=system,
+            renderer=chat_renderer,
         )
     return render_raw(item, mode, exemplars)
 

@@ -262,3 +262,20 @@ async def test_the_app_streams_a_served_model(server: LlamaServer, tiny: tuple[P
         got = rows(app, "SELECT role, model_sha256 FROM generations ORDER BY role")
         assert got[0] == ("base", "served:llama-server:tiny-base")
         assert got[1][0] == "instruct" and not got[1][1].startswith("served:")
+
+
+def test_server_side_template_matches_tunelens_rendering(tiny: tuple[Path, Path]) -> None:
+    """llama-server's /apply-template and tunelens' own Jinja rendering give the same text."""
+    from engine.prompts import apply_chat_template
+
+    srv = LlamaServer(tiny[1], parallel=1, alias="tiny-instruct", port=free_port()).start()
+    try:
+        model = ServedModel(ModelSpec(name="i", server=ServerSource(
+            kind="llama-server", urls=(srv.url,), model="tiny-instruct")))
+        assert model.info.chat_template  # read from /props: tunelens renders it itself
+        messages = [{"role": "user", "content": "Q: 2+2?\nA: Let's think step by step."}]
+        ours = apply_chat_template(model.info.chat_template, messages,
+                                   bos_token=model.info.bos_token, eos_token=model.info.eos_token)
+        assert model._render_on_server(messages) == ours
+    finally:
+        srv.stop()

@@ -176,3 +176,32 @@ def test_models_toml_server_errors_name_the_key(tmp_path: Path, server: str, say
     with pytest.raises(ConfigError) as err:
         parse_config(p.read_text(), p)
     assert says in str(err.value) and "models.s" in str(err.value) and ":2" in str(err.value)
+
+
+def test_vllm_renders_the_chat_template_on_the_server() -> None:
+    """No template to read from vLLM: the server renders the messages and that text is sent."""
+    from engine.records import Item
+    from engine.run.runner import prompt_for
+
+    def tokenize(p: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if "messages" in body:
+            assert body["add_generation_prompt"] is True
+            return 200, {"count": 3, "max_model_len": 4096, "tokens": [7, 8, 9]}
+        return _tokenize(p, body)
+
+    routes = vllm_routes(**{
+        "/tokenize": tokenize,
+        "/detokenize": lambda _p, b: (200, {"prompt": "<|user|>Q<|assistant|>"
+                                            if b["tokens"] == [7, 8, 9] else "?"}),
+    })
+    with SchemaServer(routes) as srv:
+        model = ServedModel(_spec(srv.url))
+        item = Item(dataset="embedded", item_id="x", question="2+2?", gold="4")
+        prompt = prompt_for(model, "instruct", item, "zero-shot-cot", [])  # type: ignore[arg-type]
+        raw = prompt_for(model, "base", item, "zero-shot-cot", [])  # type: ignore[arg-type]
+        sent = [b for p, b in srv.requests if p == "/tokenize" and "messages" in b]
+    assert prompt.chat and prompt.text == "<|user|>Q<|assistant|>"
+    last = sent[0]["messages"][-1]
+    assert last["role"] == "user" and "2+2?" in last["content"]
+    assert not raw.chat and "2+2?" in raw.text
+    assert model.info.settings["chat_template_source"].startswith("server")

@@ -95,9 +95,14 @@ def test_headless_run_on_vllm(vllm_url: str, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tunelens", "--headless", "--pair", "v", "--models", str(toml),
          "--dataset", "embedded", "--limit", "4", "--max-tokens", "16", "--concurrency", "2",
-         "--no-chat-template", "--db", str(db)],
+         "--db", str(db)],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     rows = Store(db).query("SELECT role, count(*), any_value(model_sha256) FROM generations "
                            "GROUP BY role ORDER BY role").rows
     assert rows == [("base", 4, "served:vllm:tiny"), ("instruct", 4, "served:vllm:tiny")]
+    # the instruct prompts were rendered by vLLM's chat template (tests/vllm_model.py's)
+    prompts = Store(db).query("SELECT role, chat_template, prompt FROM generations").rows
+    assert all(chat and "user: " in text and text.rstrip().endswith("assistant:")
+               for role, chat, text in prompts if role == "instruct")
+    assert not any(chat for role, chat, _ in prompts if role == "base")

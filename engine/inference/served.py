@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -147,8 +147,43 @@ class ServedModel:
                 "n_ctx": self.n_ctx,
                 "total_slots": self.slots,
                 "server_props": _props_summary(props),
+                # Who applies an instruct model's chat template: tunelens, with the template the
+                # server reports, or the server itself (its rendered text is what is recorded).
+                "chat_template_source": (
+                    "tunelens (template from /props)" if template
+                    else "none (raw text)" if self.kind == "openai"
+                    else "server (/apply-template)" if self.kind == "llama-server"
+                    else "server (/tokenize with messages, then /detokenize)"
+                ),
             },
         )
+
+    @property
+    def chat_renderer(self) -> Callable[[list[dict[str, str]]], str] | None:
+        """Render chat messages on the server, where tunelens cannot read the template itself.
+
+        llama-server: `/apply-template`; vLLM and SGLang: `/tokenize` with the messages, then
+        `/detokenize`, so the text sent (and recorded) is exactly what the server's template made.
+        None where the server offers neither (a plain OpenAI-compatible server).
+        """
+        if self.info.chat_template or self.kind == "openai":
+            return None
+        return self._render_on_server
+
+    def _render_on_server(self, messages: list[dict[str, str]]) -> str:
+        url = self.server.urls[0]
+        if self.kind == "llama-server":
+            reply = self.http.post("/apply-template", {"messages": messages})
+            text = reply.body.get("prompt") if isinstance(reply.body, dict) else None
+            if reply.status != 200 or not isinstance(text, str):
+                raise ServerError(f"{url}/apply-template: HTTP {reply.status}, no prompt")
+            return text
+        reply = self.http.post("/tokenize", {"model": self.model_id, "messages": messages,
+                                             "add_generation_prompt": True})
+        tokens = reply.body.get("tokens") if isinstance(reply.body, dict) else None
+        if reply.status != 200 or not isinstance(tokens, list):
+            raise ServerError(f"{url}/tokenize (messages): HTTP {reply.status}")
+        return self.detokenize([int(t) for t in tokens])
 
     @property
     def concurrency(self) -> int:
@@ -164,9 +199,9 @@ class ServedModel:
             reply = self.http.post("/tokenize", body)
             tokens = reply.body.get("tokens") if isinstance(reply.body, dict) else None
         else:
-            reply = self.http.post(
-                "/tokenize", {"model": self.model_id, "prompt": text, "add_special_tokens": True}
-            )
+            # A chat prompt already holds its special tokens (BOS): add none twice.
+            body = {"model": self.model_id, "prompt": text, "add_special_tokens": not special}
+            reply = self.http.post("/tokenize", body)
             tokens = reply.body.get("tokens") if isinstance(reply.body, dict) else None
         if reply.status != 200 or not isinstance(tokens, list):
             raise ServerError(f"{self.server.urls[0]}/tokenize: HTTP {reply.status}")
@@ -268,6 +303,8 @@ class ServedModel:
             path, body = "/v1/completions", self._openai_body(
                 sent_prompt, decoding, seed, budget, want_margins
             )
+            if self.kind == "vllm" and isinstance(sent_prompt, str):
+                body["add_special_tokens"] = not special
         events = self.http.stream(path, body)
         try:
             for event in events:

@@ -58,8 +58,14 @@ def prompt_for(
     chat_template: bool = True,
     system_prompt: str | None = None,
 ) -> RenderedPrompt:
-    """The base model always gets raw text; the instruct model its chat template if it has one."""
-    template = model.info.chat_template if (role == "instruct" and chat_template) else None
+    """The base model always gets raw text; the instruct model its chat template if it has one.
+
+    A served model whose template tunelens cannot read has the server render the messages; the
+    prompt recorded is the text the server rendered.
+    """
+    chat = role == "instruct" and chat_template
+    template = model.info.chat_template if chat else None
+    renderer = getattr(model, "chat_renderer", None) if chat and not template else None
     return render(
         item,
         mode,
@@ -68,6 +74,7 @@ def prompt_for(
         bos_token=model.info.bos_token,
         eos_token=model.info.eos_token,
         system=system_prompt,
+        chat_renderer=renderer,
     )
 
 
@@ -364,7 +371,9 @@ class Runner:
 
     def _uses_chat(self, role: Role) -> bool:
         model = self.models[role]
-        return role == "instruct" and self.config.chat_template and bool(model.info.chat_template)
+        renderer = getattr(model, "chat_renderer", None)
+        can_chat = bool(model.info.chat_template) or renderer is not None
+        return role == "instruct" and self.config.chat_template and can_chat
 
     def start(self, *, resume: bool) -> RunPlan:
         cfg = self.config
