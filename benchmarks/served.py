@@ -167,11 +167,13 @@ def answers(db: Path, role: str = "instruct") -> tuple[dict[str, dict[str, Any]]
     return out, (end - start).total_seconds()
 
 
-def run(n_items: int = 16, max_tokens: int = 128, slots: tuple[int, ...] = (1, 2, 4)) -> dict:
+def run(n_items: int = 16, max_tokens: int = 128, slots: tuple[int, ...] = (1, 2, 4),
+        rounds: int = 1) -> dict:  # fmt: skip
     model = model_path()
     res: dict[str, Any] = {"model": model.name, "items": n_items, "max_tokens": max_tokens,
-                           "threads": THREADS, "ctx_per_slot": CTX_PER_SLOT,
+                           "threads": THREADS, "ctx_per_slot": CTX_PER_SLOT, "rounds": rounds,
                            "settings": {}}  # fmt: skip
+    local_runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         local = models_toml(t / "local.toml", model)
@@ -181,24 +183,34 @@ def run(n_items: int = 16, max_tokens: int = 128, slots: tuple[int, ...] = (1, 2
             load = load_now()
             cli = headless(local, db, n_items, max_tokens)
             got, wall = answers(db)
-            return {"wall_s": wall, "cli_s": cli, "answers": got, "load": load}
+            run = {"wall_s": wall, "cli_s": cli, "answers": got, "load": load}
+            local_runs.append(run)
+            return run
 
-        local_runs = []
-        for n in slots:
-            # Each served setting right after its own in-process run: the machine's speed drifts
-            # (2-3x within minutes when others' jobs start or stop), so only adjacent pairs compare.
-            ip = in_process(f"in-process-{n}")
-            local_runs.append(ip)
+        def on_server(n: int, tag: str) -> dict[str, Any]:
             with Server(model, n) as srv:
-                toml = models_toml(t / f"served-{n}.toml", model, url=srv.url)
-                db = t / f"served-{n}.duckdb"
+                toml = models_toml(t / f"{tag}.toml", model, url=srv.url)
+                db = t / f"{tag}.duckdb"
                 load = load_now()
                 cli = headless(toml, db, n_items, max_tokens, concurrency=n)
             got, wall = answers(db)
-            res["settings"][f"llama-server {n} slot{'s' if n > 1 else ''}"] = {
-                "slots": n, "wall_s": wall, "cli_s": cli, "answers": got, "load": load,
-                "in_process_wall_s": ip["wall_s"], "ratio": ip["wall_s"] / wall,
-            }  # fmt: skip
+            return {"wall_s": wall, "cli_s": cli, "answers": got, "load": load}
+
+        for k in range(rounds):
+            for n in slots:
+                # Each served run next to its own in-process run (order alternating by round):
+                # the machine's speed drifts 2-5x within minutes as others' jobs start and stop,
+                # so only adjacent runs compare.
+                if k % 2 == 0:
+                    ip = in_process(f"in-process-{n}-{k}")
+                    sv = on_server(n, f"served-{n}-{k}")
+                else:
+                    sv = on_server(n, f"served-{n}-{k}")
+                    ip = in_process(f"in-process-{n}-{k}")
+                name = f"llama-server {n} slot{'s' if n > 1 else ''}"
+                st = res["settings"].setdefault(name, {"slots": n, "runs": []})
+                st["runs"].append({**sv, "in_process_wall_s": ip["wall_s"],
+                                   "ratio": ip["wall_s"] / sv["wall_s"]})  # fmt: skip
     ref = local_runs[0]["answers"]
     walls = [r["wall_s"] for r in local_runs]
     res["in_process"] = {
@@ -207,11 +219,21 @@ def run(n_items: int = 16, max_tokens: int = 128, slots: tuple[int, ...] = (1, 2
         "repeat_identical": ", ".join(_same(ref, r["answers"]) for r in local_runs[1:]) or "-",
         "answers": ref, "load": [r["load"] for r in local_runs],
     }  # fmt: skip
-    for s in res["settings"].values():
-        s["items_per_min"] = len(s["answers"]) / (s["wall_s"] / 60)
-        s["identical"] = _same(ref, s["answers"])
-        s["differ"] = len(ref) - int(s["identical"].split("/")[0])
-        s["correct"] = sum(bool(a["correct"]) for a in s["answers"].values())
+    for st in res["settings"].values():
+        runs = st["runs"]
+        st["answers"] = runs[0]["answers"]
+        st["wall_s"] = median(r["wall_s"] for r in runs)
+        st["cli_s"] = median(r["cli_s"] for r in runs)
+        st["in_process_wall_s"] = median(r["in_process_wall_s"] for r in runs)
+        st["ratio"] = median(r["ratio"] for r in runs)
+        st["ratios"] = [r["ratio"] for r in runs]
+        st["load"] = "/".join(str(r["load"]) for r in runs)
+        st["items_per_min"] = len(st["answers"]) / (st["wall_s"] / 60)
+        st["identical"] = _same(ref, st["answers"])
+        st["differ"] = len(ref) - int(st["identical"].split("/")[0])
+        st["correct"] = sum(bool(a["correct"]) for a in st["answers"].values())
+        for r in runs:
+            r.pop("answers")
     res["in_process"]["items_per_min"] = len(ref) / (res["in_process"]["wall_s"] / 60)
     res["in_process"]["correct"] = sum(bool(a["correct"]) for a in ref.values())
     four = next((s for s in res["settings"].values() if s["slots"] == 4), None)
@@ -233,20 +255,23 @@ def report(res: dict[str, Any]) -> str:
              f"(repeats: {ip['repeat_identical']} identical)",
              "/".join(str(x) for x in ip["load"])]]  # fmt: skip
     for name, s in res["settings"].items():
+        each = ", ".join(f"{x:.2f}" for x in s["ratios"])
+        ratio = s["ratio"] if len(s["ratios"]) == 1 else f"{s['ratio']:.2f} ({each})"
         rows.append([f"{name}, {s['slots']} in flight", len(s["answers"]), s["wall_s"],
-                     s["cli_s"], s["items_per_min"], s["in_process_wall_s"], s["ratio"],
+                     s["cli_s"], s["items_per_min"], s["in_process_wall_s"], ratio,
                      s["correct"], f"{s['differ']} ({s['identical']} identical)",
                      s["load"]])  # fmt: skip
     headers = ["setting", "answers", "wall s (run)", "CLI s", "items/min",
-               "in-process wall s just before", "ratio vs in-process", "correct",
+               "in-process wall s next to it", "ratio vs in-process", "correct",
                "answers differing from in-process", "1-min load at start"]  # fmt: skip
     verdict = "met" if res["goal_met"] else "NOT met"
+    rounds = "" if res["rounds"] == 1 else f" (median of {res['rounds']} rounds, each listed)"
     return (
         f"{res['model']}, instruct role (chat template), {res['items']} GSM8K test items, "
         f"zero-shot CoT, greedy, {res['max_tokens']} max tokens, {res['threads']} threads, "
         f"{res['ctx_per_slot']} context per slot. wall s (run): the run's span in the store "
         f"(runs.started_at to ended_at), what items/min uses; CLI s: the `tunelens --headless` "
-        f"process end to end. Ratio: the in-process run just before / this run.\n\n"
+        f"process end to end. Ratio: the in-process run next to it / this run{rounds}.\n\n"
         + table(headers, rows)
         + f"\n\nGoal >= {GOAL:.0f}x at 4 slots: {verdict} ({res['ratio_4_slots']:.2f}x).\n"
     )
@@ -257,10 +282,11 @@ def main() -> None:
     p.add_argument("--items", type=int, default=16)
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--slots", default="1,2,4", help="comma-separated slot counts")
+    p.add_argument("--rounds", type=int, default=1, help="pairs per slot count, order alternating")
     args = p.parse_args()
     slots = tuple(int(s) for s in args.slots.split(","))
     print(header("Served throughput: llama-server slots vs in-process, SmolLM2-135M-Instruct"))
-    print(report(run(args.items, args.max_tokens, slots)))
+    print(report(run(args.items, args.max_tokens, slots, args.rounds)))
 
 
 if __name__ == "__main__":
