@@ -205,3 +205,18 @@ def test_vllm_renders_the_chat_template_on_the_server() -> None:
     assert last["role"] == "user" and "2+2?" in last["content"]
     assert not raw.chat and "2+2?" in raw.text
     assert model.info.settings["chat_template_source"].startswith("server")
+
+
+def test_both_engines_implement_the_protocol(tiny_models_toml: Path) -> None:
+    from engine.inference.config import load_config
+    from engine.inference.engine import Engine
+    from engine.inference.pairs import load_pair
+
+    local = load_pair(load_config(tiny_models_toml), "tiny", ("base",))["base"]
+    try:
+        assert isinstance(local, Engine) and local.capabilities.teacher_forcing
+    finally:
+        local.close()
+    with SchemaServer(vllm_routes()) as srv:
+        served = ServedModel(_spec(srv.url))
+        assert isinstance(served, Engine) and not served.capabilities.teacher_forcing

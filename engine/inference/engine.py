@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from engine.inference.config import EngineSettings
 from engine.records import Decoding, Generation
 
 
@@ -74,6 +75,7 @@ class Engine(Protocol):
 
     info: ModelInfo
     capabilities: Capabilities
+    settings: EngineSettings  # models.toml's [engine] settings for this model (side_by_side...)
 
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
         """Prompt tokens as the model sees them (with BOS where the model wants one)."""

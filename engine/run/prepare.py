@@ -18,7 +18,7 @@ from engine.run.runner import Runner
 from engine.run.workload import Workload, exemplar_source, workload_for
 
 if TYPE_CHECKING:
-    from engine.inference.llama import Model
+    from engine.inference.engine import Engine
     from engine.store.store import Store
 
 ExemplarSource = Callable[[Item, str], list[Exemplar]]
@@ -37,7 +37,7 @@ class PreparedRun:
     models_config: ModelsConfig
     pair: PairSpec
     workload: Workload
-    models: dict[Role, Model] = field(default_factory=dict)
+    models: dict[Role, Engine] = field(default_factory=dict)
     exemplars: ExemplarSource | None = None
     kind: str = "headless"
 
@@ -45,7 +45,7 @@ class PreparedRun:
         self,
         roles: tuple[Role, ...] | None = None,
         on_status: Callable[[Role, str], None] | None = None,
-    ) -> dict[Role, Model]:
+    ) -> dict[Role, Engine]:
         """Load the pair's models for these roles (default: the run's), keeping those loaded."""
         wanted = tuple(r for r in (roles or self.config.roles) if r not in self.models)
         if wanted:
@@ -86,7 +86,7 @@ def prepare_run(
     store: Store,
     *,
     workload: Workload | None = None,
-    models: Mapping[Role, Model] | None = None,
+    models: Mapping[Role, Engine] | None = None,
     exemplars: ExemplarSource | None = None,
     kind: str = "headless",
 ) -> PreparedRun:

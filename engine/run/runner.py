@@ -23,8 +23,8 @@ from typing import Any
 
 from engine.grading import grade
 from engine.inference.defaults import DEFAULT_SIDE_BY_SIDE
+from engine.inference.engine import Engine
 from engine.inference.llama import (
-    Model,
     PromptTooLong,
     engine_version,
     llama_cpp_version,
@@ -49,7 +49,7 @@ class Answer:
 
 
 def prompt_for(
-    model: Model,
+    model: Engine,
     role: Role,
     item: Item,
     mode: str,
@@ -79,7 +79,7 @@ def prompt_for(
 
 
 def ask(
-    model: Model,
+    model: Engine,
     role: Role,
     item: Item,
     prompt: RenderedPrompt,
@@ -131,7 +131,7 @@ def with_prompt_stops(decoding: Decoding, prompt: RenderedPrompt) -> Decoding:
 
 
 def answer_from(
-    model: Model,
+    model: Engine,
     role: Role,
     item: Item,
     prompt: RenderedPrompt,
@@ -325,7 +325,7 @@ class Runner:
         self,
         config: RunConfig,
         store: Store,
-        models: dict[Role, Model],
+        models: dict[Role, Engine],
         items: list[Item],
         *,
         exemplar_source: Callable[[Item, str], list[Exemplar]],
@@ -646,7 +646,7 @@ class Runner:
             results.put((role, None))
 
 
-def side_by_side_mode(config: RunConfig, models: Sequence[Model]) -> str:
+def side_by_side_mode(config: RunConfig, models: Sequence[Engine]) -> str:
     """The run's choice, else models.toml's [engine] side_by_side, else the default."""
     if config.side_by_side:
         return config.side_by_side
