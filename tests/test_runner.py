@@ -179,3 +179,51 @@ def test_prompt_too_long_is_skipped_and_reported(
     assert "skipped 4 answers" in proc.stderr and "context holds" in proc.stderr
     rows = Store(db).query("SELECT DISTINCT mode FROM generations").rows
     assert rows == [("zero-shot",)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_a_run_like_ctrl_c(
+    tiny_models_toml: Path, gsm8k_file: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    db = tmp_path / "sig.duckdb"
+    args = [sys.executable, "-m", "tunelens", "--headless", "--pair", "tiny", "--models",
+            str(tiny_models_toml), "--dataset", "gsm8k", "--data-file", str(gsm8k_file),
+            "--limit", str(KILL_ITEMS), "--max-tokens", "24", "--db", str(db)]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "COLUMNS": "160"})
+    store = Store(db)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.3)
+        try:
+            if store.query("SELECT count(*) FROM generations").rows[0][0] >= 10:
+                break
+        except Exception:
+            continue
+    assert proc.poll() is None, "run finished before the signal: make it longer"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert "accuracy" in out  # the summary table
+    n = store.query("SELECT count(*) FROM generations").rows[0][0]
+    assert 10 <= n < 2 * KILL_ITEMS
+    assert store.query("SELECT status FROM runs").rows == [("interrupted",)]
+
+
+def test_resume_of_a_completed_run_does_nothing(
+    tiny_models_toml: Path, gsm8k_file: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "done.duckdb"
+    args = [sys.executable, "-m", "tunelens", "--headless", "--pair", "tiny", "--models",
+            str(tiny_models_toml), "--dataset", "gsm8k", "--data-file", str(gsm8k_file),
+            "--limit", "3", "--max-tokens", "8", "--db", str(db)]
+    first = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run([*args, "--resume"], cwd=REPO, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "is complete: nothing to resume" in again.stderr
+    store = Store(db)
+    assert store.query("SELECT count(*), count(DISTINCT run_id) FROM generations").rows == [(6, 1)]
+    assert store.query("SELECT count(*) FROM runs").rows == [(1,)]

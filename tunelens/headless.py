@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import (
@@ -37,6 +40,13 @@ def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = Fal
     out = Console()
     store = Store(db)
     store.ensure()
+    if resume and not store.find_resumable(config.config_hash()):
+        done = store.find_completed(config.config_hash())
+        if done:
+            # Nothing is missing: a second full run would record every answer twice.
+            console.print(f"run {done} with these arguments is complete: nothing to resume")
+            print_summary(out, store, done)
+            return 0
 
     prepared = prepare_run(config, store)
     workload = prepared.workload
@@ -96,7 +106,7 @@ def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = Fal
     )
     correct = {r: [0, 0] for r in config.roles}
     try:
-        with progress:
+        with progress, _signals_interrupt():
             task = progress.add_task("answers", total=plan.total, acc="", tok_s=None)
             for p in runner.execute(plan):
                 if p.answer is None:  # skipped: reported after the run
@@ -136,6 +146,22 @@ def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = Fal
         )
         return 130
     return 0
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed terminal, a scheduler's kill) stop the run like Ctrl+C: the
+    recorded answers are kept, the run is marked interrupted and the summary is printed."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def print_summary(console: Console, store: Store, run_id: str) -> None:

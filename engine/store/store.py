@@ -333,6 +333,18 @@ class Store:
             ).fetchone()
         return row[0] if row else None
 
+    def find_completed(self, config_hash: str) -> str | None:
+        """The newest completed run with this configuration, if any."""
+        if not self.path.exists():
+            return None
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT run_id FROM runs WHERE config_hash = ? AND status = 'completed' "
+                "ORDER BY started_at DESC LIMIT 1",
+                [config_hash],
+            ).fetchone()
+        return row[0] if row else None
+
     def start_run(self, run: dict[str, Any]) -> None:
         row = dict(run)
         row.setdefault("started_at", datetime.now())
