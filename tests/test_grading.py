@@ -894,3 +894,15 @@ def test_last_number_skips_list_and_step_enumerators() -> None:
     assert extract_number_answer("Step 1: 3 apples\nStep 2: 4 more apples\nStep 3:")[0] == "4"
     assert extract_number_answer("1. Janet has 16 eggs.\n2. She eats 3.\n3.")[0] == "3"
     assert extract_number_answer("Step 4: He has")[:2] == (None, "none")
+
+
+@pytest.mark.parametrize(("output", "gold", "correct", "extracted"), [
+    ("The answer is 2.5e3.", "2500", True, "2500"),
+    ("The answer is 6E-1", "0.6", True, "0.6"),
+    ("The answer is 1e309.", "1", False, None),  # overflow is no answer, never read as 1
+    ("The answer is 1e3 dollars.", "1000", True, "1000"),
+    ("She bought 3 eggs. The answer is 3.", "3", True, "3"),
+])
+def test_scientific_notation(output: str, gold: str, correct: bool, extracted: str | None) -> None:
+    g = grade_gsm8k(output, gold)
+    assert (g.correct, g.extracted) == (correct, extracted)

@@ -22,11 +22,17 @@ NUMBER_RE = re.compile(
         \\[dt]?frac\s*
         (?:\{{\s*(?P<fn>-?(?:{_UNSIGNED}))\s*\}}|(?P<fn1>\d))\s*
         (?:\{{\s*(?P<fd>{_UNSIGNED})\s*\}}|(?P<fd1>\d))
-      | (?P<num>{_UNSIGNED})(?:[ \t]*/[ \t]*(?P<den>{_UNSIGNED})(?![/\d]))?
+      | (?P<num>{_UNSIGNED})
+        (?:[ \t]*/[ \t]*(?P<den>{_UNSIGNED})(?![/\d])
+          | (?P<exp>[eE][-+]?\d{{1,4}})(?!\w|\.\d)       # scientific notation: 2.5e3
+        )?
     )
     """,
     re.X,
 )
+
+
+MAX_EXPONENT = 300  # past this a "number" is overflow or noise, not an answer
 
 
 def number_value(m: re.Match[str]) -> Fraction | None:
@@ -34,6 +40,11 @@ def number_value(m: re.Match[str]) -> Fraction | None:
     try:
         if m["num"] is not None:
             value = Fraction(m["num"].replace(",", ""))
+            if m["exp"] is not None:
+                power = int(m["exp"][1:])
+                if abs(power) > MAX_EXPONENT:
+                    return None  # 1e309 and beyond: no answer, never read as 1 (or infinity)
+                value *= Fraction(10) ** power
             if m["den"] is not None:
                 den = Fraction(m["den"].replace(",", ""))
                 if den == 0:
