@@ -149,3 +149,24 @@ def test_other_process_can_read_between_writes(tmp_path: Path) -> None:
         cwd=Path(__file__).resolve().parents[1],
     )
     assert out.stdout.strip() == "1", out.stderr
+
+
+def test_a_foreign_duckdb_file_is_refused_and_left_unchanged(tmp_path: Path) -> None:
+    import duckdb
+
+    from engine.errors import StoreError
+
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE generations (id INTEGER, text VARCHAR)")
+    con.execute("INSERT INTO generations VALUES (1, 'theirs')")
+    con.close()
+    with pytest.raises(StoreError) as err:
+        Store(path).ensure()
+    assert "not a tunelens store" in str(err.value) and "generations" in str(err.value)
+    con = duckdb.connect(str(path), read_only=True)
+    rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    tables = {r[0] for r in rows}
+    assert tables == {"generations"}  # no schema_version written into it
+    assert con.execute("SELECT * FROM generations").fetchall() == [(1, "theirs")]
+    con.close()

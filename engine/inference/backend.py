@@ -118,25 +118,45 @@ class LoadLog:
         return tuple(found)
 
 
-@contextmanager
-def capture_load_log() -> Iterator[LoadLog]:
-    """Collect llama.cpp's log lines during a load (llama-cpp-python's logger is put back after)."""
+# llama.cpp keeps a raw pointer to the log callback and calls it from any thread (a model freed
+# by the garbage collector logs too), so the callback is made once and never freed: freeing a
+# per-load callback while another thread was inside it crashed the process.
+_CAPTURE: dict[str, object] = {"thread": None, "sink": None}
+_CALLBACK: list[object] = []
+
+
+def _install_callback() -> None:
     import llama_cpp
     import llama_cpp._logger as lg
 
-    log = LoadLog()
-    pending: list[str] = []
+    if _CALLBACK:
+        return
+    forward = lg.llama_log_callback
 
     @llama_cpp.llama_log_callback
-    def collect(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        pending.append(text.decode("utf-8", errors="replace"))
+    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        sink = _CAPTURE["sink"]
+        if sink is not None and _CAPTURE["thread"] == threading.get_ident():
+            sink.append(text.decode("utf-8", errors="replace"))  # type: ignore[attr-defined]
+        else:
+            forward(level, text, user_data)  # llama-cpp-python's own logger, as before
 
+    _CALLBACK.append(callback)
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+@contextmanager
+def capture_load_log() -> Iterator[LoadLog]:
+    """Collect what llama.cpp logs on this thread during a load; other threads log as before."""
+    log = LoadLog()
+    pending: list[str] = []
     with _LOG_LOCK:
-        llama_cpp.llama_log_set(collect, ctypes.c_void_p(0))
+        _install_callback()
+        _CAPTURE.update(thread=threading.get_ident(), sink=pending)
         try:
             yield log
         finally:
-            llama_cpp.llama_log_set(lg.llama_log_callback, ctypes.c_void_p(0))
+            _CAPTURE.update(thread=None, sink=None)
             log.lines.extend("".join(pending).splitlines())
 
 

@@ -304,6 +304,16 @@ class Store:
             pass
 
     def _migrate(self, con: Any) -> None:
+        # A DuckDB file made by another program is refused before anything is written into it.
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()}
+        if tables and "schema_version" not in tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise StoreError(
+                f"{self.path}: not a tunelens store (it holds tables {shown} and no "
+                "schema_version); pass --db with another file"
+            )
         con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
         # fetchall, not fetchone: an unfinished result keeps the connection busy for register()
         rows = con.execute("SELECT max(version) FROM schema_version").fetchall()
