@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import GSM8K_TEST, THREADS, header, load_now, table
-from benchmarks.served import ALIAS, Server, answers, headless, model_path, models_toml
+from benchmarks.served import ALIAS, answers, bench_server, headless, model_path, models_toml
 
 VENV = Path("/tmp/lm-eval-venv")
 TASK = "gsm8k_cot_zeroshot"
@@ -165,7 +165,7 @@ def run(n_items: int = 20, max_tokens: int = 256, slots: int = 4, venv: Path = V
     model = model_path()
     res: dict[str, Any] = {"model": model.name, "items": n_items, "max_tokens": max_tokens,
                            "slots": slots, "threads": THREADS}  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp, Server(model, slots) as srv:
+    with tempfile.TemporaryDirectory() as tmp, bench_server(model, slots) as srv:
         t = Path(tmp)
         toml = models_toml(t / "served.toml", model, url=srv.url)
         db = t / "tunelens.duckdb"

@@ -16,8 +16,6 @@ batch computes with other kernels than one sequence, so a near-tie can flip a gr
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import GSM8K_TEST, REPO, THREADS, header, load_now, median, table
+from engine.inference.launch import LocalLlamaServer
 
 ALIAS = "smollm2-135m-instruct"
 CTX_PER_SLOT = 1024  # zero-shot CoT prompts are ~150 tokens; answers up to --max-tokens
@@ -41,77 +40,13 @@ def model_path() -> Path:
     return resolve(spec, verify=False).path
 
 
-def server_binary() -> Path:
-    """llama-server from the pinned llama-cpp-python's llama.cpp (scripts/build_llama_server.sh)."""
-    env = os.environ.get("TUNELENS_LLAMA_SERVER")
-    if env:
-        return Path(env)
-    out = subprocess.run(
-        ["bash", str(REPO / "scripts" / "build_llama_server.sh")],
-        capture_output=True, text=True, timeout=3000,
-    )  # fmt: skip
-    if out.returncode != 0:
-        raise RuntimeError(f"building llama-server failed:\n{out.stderr[-2000:]}")
-    return Path(out.stdout.strip().splitlines()[-1])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """One llama-server on 127.0.0.1 (as tests/servers.py starts it; log to a file, not a pipe).
-
-    Flash attention off by default: llama-server's "auto" turns it on on a CPU, the in-process
-    engine's "auto" leaves it off there (models.toml), and the comparison wants the same kernels.
-    """
-
-    def __init__(self, model: Path, slots: int, *, threads: int = THREADS,
-                 ctx_per_slot: int = CTX_PER_SLOT, alias: str = ALIAS,
-                 flash_attn: str = "off") -> None:  # fmt: skip
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.alias = alias
-        self.log = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
-        self.cmd = [
-            str(server_binary()), "-m", str(model), "--host", "127.0.0.1",
-            "--port", str(self.port), "--parallel", str(slots), "-c", str(ctx_per_slot * slots),
-            "--alias", alias, "-t", str(threads), "--no-repack", "--no-webui",
-            "--flash-attn", flash_attn,
-        ]  # fmt: skip
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Server:
-        import requests
-
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = self.log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"llama-server exited:\n{tail}")
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.__exit__()
-        raise RuntimeError(f"llama-server did not become healthy (log: {self.log})")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
-        self.log.unlink(missing_ok=True)
+def bench_server(model: Path, slots: int, *, threads: int = THREADS,
+                 ctx_per_slot: int = CTX_PER_SLOT, alias: str = ALIAS) -> LocalLlamaServer:
+    """The engine's llama-server launcher with `slots` slots of `ctx_per_slot` tokens each (flash
+    attention off: in-process models keep it off on a CPU, and the comparison wants the same
+    kernels); use it as a context manager."""
+    return LocalLlamaServer(model, parallel=slots, n_ctx=ctx_per_slot * slots, alias=alias,
+                            threads=threads)
 
 
 def models_toml(path: Path, model: Path, *, url: str | None = None, alias: str = ALIAS,
@@ -188,7 +123,7 @@ def run(n_items: int = 16, max_tokens: int = 128, slots: tuple[int, ...] = (1, 2
             return run
 
         def on_server(n: int, tag: str) -> dict[str, Any]:
-            with Server(model, n) as srv:
+            with bench_server(model, n) as srv:
                 toml = models_toml(t / f"{tag}.toml", model, url=srv.url)
                 db = t / f"{tag}.duckdb"
                 load = load_now()

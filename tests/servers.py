@@ -1,90 +1,33 @@
-"""Test helpers for served models: a real llama-server on 127.0.0.1, and a small HTTP server that
-answers with response bodies in vLLM's documented OpenAI-compatible schema (for the vLLM-only
-fields, which no engine here can serve)."""
+"""Test helpers for served models: a real llama-server on 127.0.0.1 (the engine's launcher), and a
+small HTTP server that answers with response bodies in vLLM's documented OpenAI-compatible schema
+(for the vLLM-only fields, which no engine here can serve)."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import tempfile
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import requests
-
-REPO = Path(__file__).resolve().parents[1]
+from engine.inference.launch import LocalLlamaServer
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def llama_server_binary() -> Path:
-    """The llama-server built from the pinned llama-cpp-python's llama.cpp (built once, cached)."""
-    env = os.environ.get("TUNELENS_LLAMA_SERVER")
-    if env:
-        return Path(env)
-    out = subprocess.run(
-        ["bash", str(REPO / "scripts" / "build_llama_server.sh")],
-        capture_output=True, text=True, timeout=3000,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"building llama-server failed:\n{out.stderr[-3000:]}")
-    return Path(out.stdout.strip().splitlines()[-1])
-
-
-class LlamaServer:
-    """A llama-server process serving one GGUF on 127.0.0.1 (stop/start to test recovery)."""
+class LlamaServer(LocalLlamaServer):
+    """The engine's launcher with the tests' defaults; `stop()` kills, as a crash would."""
 
     def __init__(self, model: Path, *, parallel: int = 4, n_ctx: int = 4096, alias: str = "tiny",
                  port: int | None = None) -> None:
-        self.binary = llama_server_binary()
-        self.model = model
-        self.parallel = parallel
-        self.n_ctx = n_ctx
-        self.alias = alias
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
+        super().__init__(model, parallel=parallel, n_ctx=n_ctx, alias=alias, threads=1,
+                         port=port)
 
     def start(self, timeout_s: float = 60.0) -> LlamaServer:
-        # The log goes to a file: a pipe nobody reads fills up and stalls the server.
-        log = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [str(self.binary), "-m", str(self.model), "--host", "127.0.0.1",
-             "--port", str(self.port), "--parallel", str(self.parallel), "-c", str(self.n_ctx),
-             "--alias", self.alias, "-t", "1", "--no-repack", "--no-webui"],
-            stdout=subprocess.DEVNULL, stderr=log,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.log.read_text(errors="replace")
-                raise RuntimeError(f"llama-server exited:\n{err[-3000:]}")
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("llama-server did not become healthy")
+        super().start(timeout_s)
+        return self
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
+    def stop(self, *, kill: bool = True) -> None:
+        super().stop(kill=kill)
 
 
 # -- a server speaking vLLM's schema -------------------------------------------------------------

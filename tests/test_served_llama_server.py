@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from conftest import GSM8K_TEST
-from servers import LlamaServer, free_port
+from servers import LlamaServer
 from tinygguf import tiny_pair
 
 from engine.errors import CapabilityError, ServerError
 from engine.inference.config import ModelSpec, ServerSource, load_config
+from engine.inference.launch import free_port
 from engine.inference.pairs import load_pair
 from engine.inference.served import ServedModel
 from engine.records import Decoding

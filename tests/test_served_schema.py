@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import SchemaServer, free_port
+from servers import SchemaServer
 
 from engine.errors import ConfigError, ServerError
 from engine.inference.config import ModelSpec, ServerSource, parse_config
+from engine.inference.launch import free_port
 from engine.inference.served import ServedModel
 from engine.records import Decoding
 

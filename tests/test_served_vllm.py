@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from servers import free_port
 
 from engine.inference.config import ModelSpec, ServerSource
+from engine.inference.launch import free_port
 from engine.inference.served import ServedModel
 from engine.records import Decoding
 from engine.store.store import Store
