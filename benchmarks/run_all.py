@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    app_speed,
+    batched,
     headless,
     lm_eval_compare,
     prefix,
@@ -32,7 +34,8 @@ from benchmarks import (
 from benchmarks.common import header, load_now, machine, table, wait_quiet
 
 ALL = (
-    "startup", "store", "tokens", "prefix", "side_by_side", "headless", "served", "lm_eval_compare",
+    "startup", "store", "tokens", "prefix", "side_by_side", "app_speed", "headless", "batched",
+    "served", "lm_eval_compare",
 )  # fmt: skip
 
 
@@ -52,6 +55,12 @@ def _run(name: str, quick: bool, build: bool) -> tuple[dict[str, Any], str]:
     if name == "side_by_side":
         r = side_by_side.run(rounds=1 if quick else 5, max_tokens=64 if quick else 128)
         return r, side_by_side.report(r)
+    if name == "app_speed":
+        r = app_speed.run(rounds=1 if quick else 2, max_tokens=64 if quick else 160)
+        return r, app_speed.report(r)
+    if name == "batched":
+        r = batched.run(ntg=32 if quick else 128, rounds=1 if quick else 2, build=build)
+        return r, batched.report(r)
     if name == "headless":
         r = headless.run(n_items=4 if quick else 8, rounds=1, max_tokens=64 if quick else 128)
         return r, headless.report(r)
@@ -68,73 +77,117 @@ def _run(name: str, quick: bool, build: bool) -> tuple[dict[str, Any], str]:
 
 
 def summary(res: dict[str, Any]) -> str:
+    """One table: each measure, what it is compared with, the ratio, the goal, met or not."""
     rows: list[list[Any]] = []
+
+    def row(measure: str, value: str, anchor: str, ratio: float | str, goal: str,
+            met: bool | str) -> None:
+        shown = f"{ratio:.2f}" if isinstance(ratio, float) else ratio
+        rows.append([measure, value, anchor, shown, goal,
+                     _ok(met) if isinstance(met, bool) else met])
+
     if "tokens" in res:
         for role in ("instruct", "base"):
             r = res["tokens"].get(role)
             if r:
                 v = r["ratio_engine_llama_bench"]
-                rows.append([f"engine / llama-bench tg128, {r['model']}",
-                             f"{v:.2f} (engine / raw decode loop {r['ratio_engine_raw']:.2f})",
-                             ">= 0.95", _ok(v >= 0.95)])  # fmt: skip
+                row(f"decode tok/s, {r['model']}", f"{r['engine']:.1f}",
+                    f"llama-bench tg128 {r['llama_bench_tg128']:.1f}", v, ">= 0.95", v >= 0.95)
     if "prefix" in res:
         for role in ("instruct", "base"):
             r = res["prefix"].get(role)
             if r:
                 v = r["speedup"]
-                rows.append([f"8-shot prompt time without / with reuse, {r['model']}",
-                             f"{v:.1f}x ({r['identical']} identical)", ">= 4x",
-                             _ok(v >= 4)])  # fmt: skip
+                row(f"8-shot prompt time with reuse, {r['model']}", f"{r['identical']} identical",
+                    "the same prompts without reuse", v, ">= 4", v >= 4)
     if "side_by_side" in res:
         for q, r in res["side_by_side"].items():
-            best = min(
-                (m for m in side_by_side.MODES if m != "sequential"),
-                key=lambda m: r[m]["ratio_vs_sequential"],
-            )
-            rows.append([f"pair wall / sequential, {q}",
-                         ", ".join(f"{m} {r[m]['ratio_vs_sequential']:.2f}"
-                                   for m in side_by_side.MODES if m != "sequential"),
-                         "< 1 (both streams move)", f"fastest: {best}"])  # fmt: skip
+            best = min((m for m in side_by_side.MODES if m != "sequential"),
+                       key=lambda m: r[m]["ratio_vs_sequential"])
+            row(f"pair wall time, {q}",
+                ", ".join(f"{m} {r[m]['ratio_vs_sequential']:.2f}"
+                          for m in side_by_side.MODES if m != "sequential"),
+                "one answer after the other", r[best]["ratio_vs_sequential"],
+                "< 1 (both streams move)", r[best]["ratio_vs_sequential"] < 1)
+    if "app_speed" in res:
+        r = res["app_speed"]
+        pause = max(x["max_pause_ms"] for x in r["rows"])
+        row(f"app tok/s ({r['via']})", f"max loop pause {pause:.0f} ms",
+            "headless tok/s, same item and pair", r["ratio"], ">= 0.9", r["ratio"] >= 0.9)
     if "headless" in res:
         for r in res["headless"].values():
-            label = f"headless items/min, {r['parallel_items']} in flight ({r['side_by_side']})"
-            rows.append([label, f"{r['items_per_min']:.1f} ({r['speedup_vs_1']:.2f}x)",
-                         "more than 1 in flight", r["identical_to_1"] + " identical"])  # fmt: skip
+            row(f"headless items/min, {r['parallel_items']} in flight ({r['side_by_side']})",
+                f"{r['items_per_min']:.1f} ({r['identical_to_1']} identical)", "1 in flight",
+                r["speedup_vs_1"], "", "")
+    if "batched" in res:
+        for x in res["batched"]["rows"]:
+            if x["n"] == 1:
+                continue
+            row(f"batched decode tok/s, {x['n']} sequences, {x['model']}",
+                f"{x['tunelens']:.0f} ({x['differ']}/{x['n']} answers differ)",
+                f"llama-batched-bench {x['llama']:.0f}", x["ratio"], ">= 0.8",
+                x["ratio"] >= 0.8)
     if "served" in res:
         r = res["served"]
-        rows.append([f"served items/min, llama-server 4 slots / in-process 1 at a time, "
-                     f"{r['model']}", f"{r['ratio_4_slots']:.2f}x", f">= {served.GOAL:.0f}x",
-                     _ok(r["goal_met"])])  # fmt: skip
+        row(f"served items/min, llama-server 4 slots, {r['model']}", "",
+            "in-process, 1 at a time", r["ratio_4_slots"], f">= {served.GOAL:.0f}",
+            bool(r["goal_met"]))
     if "lm_eval_compare" in res:
         r = res["lm_eval_compare"]
         if "error" in r:
-            rows.append(["tunelens vs lm-eval on one llama-server", "not run", "", r["error"]])
+            row("tunelens vs lm-eval on one llama-server", "not run", "lm-eval", "", "", r["error"])
         else:
             tl, le = r["tunelens"], r["lm_eval"]
-            rows.append([f"wall s tunelens / lm-eval, {r['items']} GSM8K items",
-                         f"{tl['wall_s']:.0f} / {le['wall_s']:.0f} s", "",
-                         f"accuracy {tl['accuracy']:.0%} / {le['strict']:.0%} strict, "
-                         f"{le['flexible']:.0%} flexible"])  # fmt: skip
+            row(f"wall s, {r['items']} GSM8K items", f"{tl['wall_s']:.0f} s, "
+                f"accuracy {tl['accuracy']:.0%}", f"lm-eval {le['wall_s']:.0f} s, "
+                f"{le['strict']:.0%} strict", tl["wall_s"] / le["wall_s"], "<= 1",
+                tl["wall_s"] <= le["wall_s"])
     if "store" in res:
         s = res["store"]
-        rows.append(["store insert, 32 rows per call", f"{s['insert_rows_per_s_batch_32']:.0f}/s",
-                     "", ""])  # fmt: skip
-        rows.append([f"run summary over {s['rows'] // 4:,} rows", f"{s['summary_one_run_s']:.3f} s",
-                     "< 1 s", _ok(s["summary_one_run_s"] < 1)])  # fmt: skip
-        rows.append([f"accuracy report SQL over {s['rows']:,} rows",
-                     f"{s['accuracy_all_runs_s']:.3f} s", "< 1 s",
-                     _ok(s["accuracy_all_runs_s"] < 1)])  # fmt: skip
+        row("store insert, 32 rows per call", f"{s['insert_rows_per_s_batch_32']:.0f} rows/s",
+            "", "", "", "")
+        row(f"run summary over {s['rows'] // 4:,} rows", f"{s['summary_one_run_s']:.3f} s",
+            "1 s", s["summary_one_run_s"], "< 1", s["summary_one_run_s"] < 1)
+        row(f"accuracy report SQL over {s['rows']:,} rows", f"{s['accuracy_all_runs_s']:.3f} s",
+            "1 s", s["accuracy_all_runs_s"], "< 1", s["accuracy_all_runs_s"] < 1)
         br = s["build_report_s"]
-        rows.append([f"engine.analysis.report.build_report over {s['rows']:,} rows",
-                     "stopped" if br is None else f"{br:.1f} s", "< 1 s",
-                     _ok(br is not None and br < 1)])  # fmt: skip
+        row(f"build_report over {s['rows']:,} rows", "stopped" if br is None else f"{br:.2f} s",
+            "1 s", br if br is not None else "", "< 1", br is not None and br < 1)
     if "startup" in res:
         t = res["startup"]["times"]["tunelens --help"]
-        rows.append(["tunelens --help", f"{t:.3f} s", "< 0.3 s", _ok(t < 0.3)])
+        row("tunelens --help", f"{t:.3f} s", "0.3 s", t / 0.3, "< 1", t < 0.3)
         q = res["startup"]["times"]["tunelens query 'SELECT 42'"]
-        rows.append(["tunelens query", f"{q:.3f} s", "no llama.cpp/Textual/datasets",
-                     _ok(not res["startup"]["imports"]["tunelens query 'SELECT 42'"])])  # fmt: skip
-    return table(["measure", "value", "goal", "met"], rows)
+        heavy = res["startup"]["imports"]["tunelens query 'SELECT 42'"]
+        row("tunelens query", f"{q:.3f} s", "", "", "no llama.cpp/Textual/datasets", not heavy)
+    if "gpu" in res:
+        for x in res["gpu"]:
+            row(x["measure"], x["value"], x.get("anchor", ""), x.get("ratio", ""),
+                x.get("goal", ""), x.get("met", ""))
+    return table(["measure", "tunelens", "anchor", "ratio", "goal", "met"], rows)
+
+
+def gpu_rows(store: Path) -> list[dict[str, Any]]:
+    """Decode rates per model and backend from the gpu-check store (GPU against CPU offload)."""
+    import duckdb
+
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        got = con.execute("""
+            SELECT g.role, json_extract_string(m.settings, '$.backend') AS backend,
+                   median(g.tokens_per_s)
+            FROM generations g JOIN run_models m USING (run_id, role)
+            GROUP BY ALL ORDER BY ALL""").fetchall()
+    finally:
+        con.close()
+    rates = {(role, backend): rate for role, backend, rate in got}
+    rows = []
+    for (role, backend), rate in rates.items():
+        cpu = rates.get((role, "CPU")) or rates.get((role, "cpu"))
+        ratio = rate / cpu if cpu and backend.lower() != "cpu" else ""
+        rows.append({"measure": f"GPU check decode tok/s, {role}, {backend}",
+                     "value": f"{rate:.1f}", "anchor": f"CPU {cpu:.1f}" if cpu else "",
+                     "ratio": ratio, "goal": "", "met": ""})
+    return rows
 
 
 def _ok(flag: bool) -> str:
@@ -148,6 +201,8 @@ def main() -> None:
     p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--out", metavar="PATH", help="also write the tables (Markdown) and JSON")
     p.add_argument("--no-build", action="store_true", help="do not build llama-bench")
+    p.add_argument("--gpu-store", metavar="PATH",
+                   help="the store scripts/gpu-check.sh wrote on a GPU machine: adds its rows")
     args = p.parse_args()
     names = [n.strip() for n in args.only.split(",")] if args.only else list(ALL)
     unknown = set(names) - set(ALL)
@@ -171,6 +226,8 @@ def main() -> None:
         )
         parts.append(block)
         print(block, flush=True)
+    if args.gpu_store:
+        results["gpu"] = gpu_rows(Path(args.gpu_store))
     block = "### ratios and goals\n\n" + summary(results) + "\n"
     parts.append(block)
     print(block)
