@@ -73,7 +73,7 @@ class AnswerPane(Vertical):
         if not chunk:
             return
         self._text += chunk
-        self._body_text().set_text(Text(self._text))
+        self._body_text().append(chunk)
 
     def show_result(self, result: PaneResult) -> None:
         streamed = bool(self._text)  # a live answer ends where the stream ended; a stored one

@@ -9,6 +9,7 @@ from textual import events
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 
 class StreamText(ScrollView, can_focus=True):
@@ -33,6 +34,10 @@ class StreamText(ScrollView, can_focus=True):
         self._content = Text()
         self._lines: list[Strip] = []
         self._wrapped_width = -1
+        # Where the last paragraph starts, in characters and in wrapped lines: appended text can
+        # only change the wrapping from there on (Rich wraps each paragraph on its own).
+        self._para_start = 0
+        self._para_line = 0
 
     @property
     def plain(self) -> str:
@@ -49,19 +54,88 @@ class StreamText(ScrollView, can_focus=True):
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
+    def append(self, text: str) -> None:
+        """Add plain text at the end, as a stream does: only the last paragraph is wrapped again
+        and only the lines that changed are repainted, so a long answer costs the same per token
+        as a short one (a full rewrap and repaint per flush took most of the UI's CPU)."""
+        if not text:
+            return
+        width = self.scrollable_content_region.width
+        follow = self.scroll_y >= self.max_scroll_y - 1
+        self._content.append(text)
+        if width <= 0 or width != self._wrapped_width:
+            self._rewrap()
+            self.refresh()
+            return
+        old = self._lines[self._para_line:]
+        new, last_para = self._wrap_from(self._para_start)
+        first = self._para_line
+        self._lines[first:] = new
+        self._para_line = first + last_para
+        if len(new) != len(old):
+            self._set_height(len(self._lines))
+        if follow and self.scroll_y < self.max_scroll_y:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            return  # the view moved: everything in it is repainted anyway
+        changed = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a.text != b.text
+                        or a.cell_length != b.cell_length), min(len(old), len(new)))
+        self.refresh_lines(first + changed, max(len(old), len(new)) - changed)
+
+    def _set_height(self, lines: int) -> None:
+        """Grow (or shrink) the scroll range to `lines`. Setting `virtual_size` lays out the whole
+        screen again (the costliest step while streaming, ~50 ms on a large terminal, once per
+        new line in each pane); that is only needed when the scrollbar appears or goes, so
+        otherwise only the scroll range is updated, as Textual does for a size-only change."""
+        size = Size(self._wrapped_width, lines)
+        current = self.virtual_size
+        if size == current:
+            return
+        height = self.container_size.height
+        if current.width == size.width and (current.height > height) == (lines > height):
+            self.set_reactive(Widget.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
+
+    def _wrap_from(self, start: int) -> tuple[list[Strip], int]:
+        """Wrap the text from `start` (a paragraph start) on; the strips, and the index among them
+        of the first line of the last paragraph (whose start `_para_start` is set to)."""
+        console = self.app.console
+        width = self.scrollable_content_region.width
+        tail = self._content[start:] if start else self._content
+        plain = tail.plain
+        cut = plain.rfind("\n") + 1
+        strips: list[Strip] = []
+        last_para = 0
+        for part, offset in ((tail[:cut], 0), (tail[cut:], cut)) if cut else ((tail, 0),):
+            if offset:
+                last_para = len(strips)
+            if offset == 0 and cut:
+                part = part[:-1]  # the newline that ends the earlier paragraphs
+            for line in part.wrap(console, width, overflow="fold"):
+                line.end = ""
+                strips.append(Strip(list(line.render(console)), line.cell_len))
+        self._para_start = start + cut
+        return strips, last_para
+
     def _rewrap(self) -> None:
         width = self.scrollable_content_region.width
         if width <= 0:
+            self._wrapped_width = -1
             return  # not laid out yet: on_resize wraps
-        console = self.app.console
-        lines = self._content.wrap(console, width, overflow="fold")
-        strips = []
-        for line in lines:
-            line.end = ""
-            strips.append(Strip(list(line.render(console)), line.cell_len))
-        self._lines = strips
+        self._lines, last_para = self._wrap_from(0)
+        self._para_line = last_para
         self._wrapped_width = width
         self.virtual_size = Size(width, len(self._lines))
+
+    def watch_show_vertical_scrollbar(self) -> None:
+        # The scrollbar takes a column from the text without resizing the widget: wrap again at
+        # the new width once the screen is laid out (else the last column hides under it).
+        self.call_after_refresh(self._width_changed)
+
+    def _width_changed(self) -> None:
+        if self.scrollable_content_region.width != self._wrapped_width:
+            self.on_resize()
 
     def on_resize(self) -> None:
         at_end = self.scroll_y > 0 and self.scroll_y >= self.max_scroll_y - 1
