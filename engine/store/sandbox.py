@@ -58,7 +58,7 @@ def check_read_only(sql: str) -> None:
         if kind == "COPY":
             raise StoreError(
                 "the store is read-only here: COPY is refused (to write a file, use the SQL "
-                "screen's export, Ctrl+E, or `tunelens query --format csv > FILE`)"
+                "screen's export, Ctrl+E, or `tunelens query --format csv SQL > FILE`)"
             )
         if kind == "PRAGMA" and word in PRAGMA_WRITES:
             raise StoreError("the store is read-only here: IMPORT DATABASE is refused")
