@@ -88,8 +88,8 @@ class SqlScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self._status("Ctrl+J runs the statement under the cursor · Ctrl+E exports · "
-                     "F8 history · F9 results", "dim")
+        self._status("Ctrl+J runs the statement under the cursor · Ctrl+E exports · F8 history",
+                     "dim")
         self.query_one("#editor", TextArea).focus()
 
     @property
