@@ -112,6 +112,83 @@ async def test_escape_stops_generation(tmp_path: Path, models_file: Path) -> Non
         assert "stopped" in stopped
 
 
+class StreamsUntilStopped(Session):
+    """Each model's first answer streams until it is stopped (a long answer, whatever the tiny
+    model would say), then ends as the engine ends a stopped answer; later ones are real."""
+
+    def ask(self, role: Any, item: Any, settings: Any, **kw: Any) -> Any:
+        held = self.__dict__.setdefault("held", set())
+        cancel, on_text = kw.get("cancel"), kw.get("on_text")
+        if role not in held and cancel is not None and on_text is not None:
+            held.add(role)
+            while not cancel.wait(0.02):
+                on_text("more ")
+        return super().ask(role, item, settings, **kw)
+
+
+async def test_next_while_streaming_stops_first(tmp_path: Path, models_file: Path) -> None:
+    """n while both answers stream: they are stopped (recorded as cancelled) before the next
+    question shows, so no pane keeps an old answer, graded, under the new question."""
+    app = make_app(tmp_path, models_file, session_factory=StreamsUntilStopped)
+    async with app.run_test(size=(80, 24)) as pilot:
+        c = await ready(pilot)
+        first = c.item
+        shown_while_busy: list[bool] = []
+        show = c._show_item
+
+        def spy() -> None:
+            shown_while_busy.append(c.busy)
+            show()
+
+        c._show_item = spy  # type: ignore[method-assign]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(c.pane("original", "instruct").text))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not c.busy and c.index == 1, timeout=30)
+        assert shown_while_busy == [False]  # the next item showed once the answers had ended
+        await pilot.pause(0.1)
+        assert c.index == 1
+        for role in ("base", "instruct"):
+            pane = c.pane("original", role)
+            assert pane.text == "" and not pane.has_class("-done"), role
+            assert not pane.has_class("-correct") and not pane.has_class("-wrong"), role
+        got = rows(app, "SELECT item_id, finish_reason FROM generations")
+        assert got == [(first.item_id, "cancelled")] * 2  # type: ignore[union-attr]
+        # The next question asks the item now shown.
+        await run_and_wait(pilot, c)
+        asked = rows(app, "SELECT DISTINCT item_id FROM generations WHERE finish_reason "
+                          "<> 'cancelled'")
+        assert asked == [(c.item.item_id,)]  # type: ignore[union-attr]
+
+
+class SlowStart(Session):
+    """A session whose run takes a while to open (a big dataset's items going into the store)."""
+
+    def start(self) -> str:
+        time.sleep(1.0)
+        return super().start()
+
+
+async def test_escape_while_the_first_question_starts(tmp_path: Path, models_file: Path) -> None:
+    app = make_app(tmp_path, models_file, session_factory=SlowStart)
+    async with app.run_test(size=(80, 24)) as pilot:
+        c = await ready(pilot)
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert c.busy
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not c.busy, timeout=30)
+        await pilot.pause(0.2)
+        for role in ("base", "instruct"):
+            status = c.pane("original", role).border_subtitle
+            assert status == "stopped before answering", (role, status)
+        assert rows(app, "SELECT count(*) FROM generations") == [(0,)]
+        # Nothing is left hanging: the question can be asked again.
+        await run_and_wait(pilot, c)
+        assert c.pane("original", "base").has_class("-done")
+        assert rows(app, "SELECT count(*) FROM generations") == [(2,)]
+
+
 async def test_settings_reach_the_engine(tmp_path: Path, models_file: Path) -> None:
     app = make_app(tmp_path, models_file)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from test_tui_support import NoModels, fill_store, wait_for, wide_store
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select
+from textual.widgets.text_area import Selection
 
 from engine.run.runner import RunConfig
 from engine.store.store import Store
@@ -200,6 +203,73 @@ async def test_sql_history(tmp_path: Path, store: Store) -> None:
     async with make_app(tmp_path, store, mode="sql").run_test(size=(80, 24)) as pilot:
         screen = await sql_screen(pilot)
         assert screen.history[-1] == "SELECT 2 AS two"
+
+
+async def test_sql_runs_the_statement_under_the_cursor(tmp_path: Path, store: Store) -> None:
+    async with make_app(tmp_path, store, mode="sql").run_test(size=(80, 24)) as pilot:
+        screen = await sql_screen(pilot)
+        editor = screen.editor
+        # A query typed above the example text: only it runs, not the whole buffer.
+        editor.insert("SELECT 42 AS typed\n", (0, 0))
+        editor.move_cursor((0, 3))
+        runs = screen.runs
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: screen.runs > runs)
+        assert screen.last_error is None and screen.result is not None
+        assert screen.result.columns == ["typed"]
+        # The cursor in the example's SELECT runs the example.
+        editor.move_cursor((editor.document.line_count - 3, 2))
+        runs = screen.runs
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: screen.runs > runs)
+        assert screen.last_error is None and screen.result is not None
+        assert "answers" in screen.result.columns
+        # Several statements on one line and across lines: the one under the cursor.
+        screen.set_sql("SELECT 1 AS a; SELECT 2 AS b;\nSELECT 'x;y' AS c,\n  3 AS d;\n")
+        editor.move_cursor((0, 17))
+        await run_key(pilot, screen, "ctrl+j")
+        assert screen.result is not None and screen.result.columns == ["b"]
+        editor.move_cursor((2, 4))
+        await run_key(pilot, screen, "ctrl+j")
+        assert screen.result is not None and screen.result.columns == ["c", "d"]
+        # A selection runs as it is; Ctrl+A selects the whole buffer (the last result shows).
+        editor.selection = Selection((0, 0), (0, 14))
+        await run_key(pilot, screen, "ctrl+j")
+        assert screen.result is not None and screen.result.columns == ["a"]
+        await pilot.press("ctrl+a")
+        assert editor.selected_text == editor.text
+        await run_key(pilot, screen, "ctrl+j")
+        assert screen.result is not None and screen.result.columns == ["c", "d"]
+        assert screen.history[-1] == editor.text.strip()
+
+
+async def run_key(pilot: Pilot[Any], screen: SqlScreen, key: str) -> None:
+    runs = screen.runs
+    await pilot.press(key)
+    await wait_for(pilot, lambda: screen.runs > runs)
+    assert screen.last_error is None, screen.last_error
+
+
+def test_sql_history_and_log_live_beside_the_store(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import tui.app as app_module
+
+    seen: dict[str, Path | None] = {}
+
+    @contextmanager
+    def guard(log_file: Path) -> Iterator[None]:
+        seen["log"] = log_file
+        yield
+
+    def run(self: TunelensApp, **_: Any) -> None:
+        seen["history"] = self.history_file
+
+    monkeypatch.setattr(app_module, "terminal_guard", guard)
+    monkeypatch.setattr(TunelensApp, "run", run)
+    db = tmp_path / "study" / "results.duckdb"
+    assert app_module.run_app(RunConfig(pair="demo", dataset="embedded"), str(db)) == 0
+    assert seen == {"log": tmp_path / "study" / "results.duckdb.app.log",
+                    "history": tmp_path / "study" / "results.duckdb.sql-history.json"}
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])

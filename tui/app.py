@@ -28,7 +28,7 @@ from tui.screens.run_picker import RunPickerScreen
 from tui.screens.runs import RunsScreen
 from tui.screens.sql import SqlScreen
 from tui.screens.stored_compare import StoredCompareScreen
-from tui.terminal import default_history_file, default_log_file, terminal_guard
+from tui.terminal import history_file_for, log_file_for, terminal_guard
 
 if TYPE_CHECKING:
     from engine.run.config import RunConfig
@@ -143,13 +143,14 @@ class TunelensApp(App[int]):
 
 
 def run_app(config: RunConfig, db: str | None) -> int:
-    """Open the app on a store (default: the user's); returns the exit code for the CLI."""
+    """Open the app on a store (default: the user's); returns the exit code for the CLI. The SQL
+    history and the log live beside the store (`tui.terminal`)."""
     from engine.store.store import Store
 
     store = Store(db)
     probe_path = os.environ.get(ENV_LOOP_PROBE)
-    with terminal_guard(default_log_file()):
-        app = TunelensApp(config, store, history_file=default_history_file(),
+    with terminal_guard(log_file_for(store.path)):
+        app = TunelensApp(config, store, history_file=history_file_for(store.path),
                           loop_probe=bool(probe_path))
         try:
             app.run()

@@ -1,5 +1,5 @@
-"""The app's place in the terminal and on disk: its log and history files, and the guard that
-keeps library noise on file descriptors 1 and 2 off the screen."""
+"""The app's place in the terminal and on disk: its log and history files (beside the store), and
+the guard that keeps library noise on file descriptors 1 and 2 off the screen."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def default_history_file() -> Path:
-    from platformdirs import user_data_dir
+def history_file_for(db: Path) -> Path:
+    """The SQL screen's history, kept with the store it was typed against (`X.duckdb` ->
+    `X.duckdb.sql-history.json`): queries name that store's runs, and a store copied elsewhere
+    takes its history along."""
+    return db.with_name(f"{db.name}.sql-history.json")
 
-    return Path(user_data_dir("tunelens")) / "sql_history.json"
 
-
-def default_log_file() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("tunelens")) / "app.log"
+def log_file_for(db: Path) -> Path:
+    """The app's log (llama.cpp's messages, Textual's errors), beside the store too."""
+    return db.with_name(f"{db.name}.app.log")
 
 
 @contextlib.contextmanager

@@ -222,6 +222,9 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
     if args.columns:
         # A DatasetError, whose message already names --columns.
         columns = tuple(sorted(parse_column_map(args.columns).items()))
+    from engine.run.config import check_sampling
+
+    check_sampling(args.temperature, args.top_p, args.top_k)  # as typed, even for greedy
     samples = args.samples
     if args.strategy == "greedy":
         samples = 1
@@ -241,7 +244,7 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
     at_least("--concurrency", args.concurrency, 1, "at least 1")
 
     roles = ROLES if args.role == "both" else (args.role,)
-    return RunConfig(
+    config = RunConfig(
         pair=args.pair,
         dataset=args.dataset,
         data_file=args.data_file,
@@ -264,6 +267,8 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         side_by_side=args.side_by_side,
         concurrency=args.concurrency,
     )
+    config.check()
+    return config
 
 
 # -- which recorded runs a report reads ---------------------------------------------------------

@@ -65,6 +65,7 @@ def load_items(
         spec=spec, rows=rows, source=source, path=path, split=split, limit=limit,
         columns=MappingProxyType(dict(columns or {})), corrected_file=corrected_file,
     ), result)
+    result.finish(source)
     return result
 
 

@@ -74,18 +74,23 @@ def _map_rows(rows: Rows, dataset: str, request: LoadRequest, mapping: Mapping[s
     originals: set[str] = set()
     active: dict[str, str] = {}
     taken = 0  # items counted against `limit` (originals brought along do not count)
+    # Keys that must be there in every row; a row without one is skipped (LoadResult.finish
+    # refuses the file only when no row had them).
+    needed = {key: column for key, column in mapping.items()
+              if key in explicit or key in _REQUIRED_KEYS}
+    active.update(needed)
     for index, (loc, row) in enumerate(rows):
         if index == 0:
             for key, column in mapping.items():
                 if column in row:
                     active[key] = column
-                elif key in explicit or key in _REQUIRED_KEYS:
-                    found = ", ".join(repr(k) for k in list(row)[:12])
-                    raise DatasetError(
-                        f"{source}: no column {column!r} for {key} (found: {found})"
-                    )
         if limit is not None and taken >= limit:
             break
+        absent = [(key, column) for key, column in needed.items() if column not in row]
+        if absent:
+            key, column = absent[0]
+            result.skip_missing(loc, f"{column!r} for {key}", row)
+            continue
 
         def get(key: str, row: dict[str, Any] = row) -> Any:
             column = active.get(key)

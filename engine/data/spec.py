@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from engine.data.readers import require_columns
+from engine.errors import DatasetError
 from engine.records import Exemplar, Item
 
 T = TypeVar("T")
@@ -28,17 +28,55 @@ Rows = Iterable[tuple[str, dict[str, Any]]]
 
 @dataclass
 class LoadResult:
-    """Items loaded plus what was skipped and why (the first few reasons, for the user)."""
+    """Items loaded plus what was skipped and why (the first few reasons, for the user).
+
+    One rule for a missing column, in every reader and whichever row it is: the row is skipped
+    and its location kept (`skip_missing`); `finish` then puts one summary line per column
+    first among the reasons, and refuses the file only when no row at all was usable.
+    """
 
     items: list[Item]
     skipped: int = 0
     skip_reasons: list[str] = field(default_factory=list)
     source: str = ""  # the file or Hub id the items came from
+    missing: dict[str, list[str]] = field(default_factory=dict)  # column -> row locations
+    first_columns: list[str] = field(default_factory=list)  # the first row's, for the refusal
+    missing_hint: str = ""
 
     def skip(self, reason: str) -> None:
         self.skipped += 1
         if len(self.skip_reasons) < MAX_SKIP_REASONS:
             self.skip_reasons.append(reason)
+
+    def skip_missing(self, loc: str, column: str, row: Mapping[str, Any]) -> None:
+        """A row without a required `column` (named as the message should show it)."""
+        self.skipped += 1
+        if not self.first_columns:
+            self.first_columns = [str(k) for k in row]
+        self.missing.setdefault(column, []).append(loc)
+
+    def finish(self, source: str) -> None:
+        """Summarise the rows skipped for a missing column; refuse a file with no usable row."""
+        if not self.missing:
+            return
+        if not self.items:
+            column = next(iter(self.missing))
+            found = ", ".join(repr(k) for k in self.first_columns[:12])
+            extra = f"; {self.missing_hint}" if self.missing_hint else ""
+            raise DatasetError(f"{source}: no column {column} (found: {found}){extra}")
+        summary = [f"{len(locs)} row{'s' if len(locs) > 1 else ''} without column {column} "
+                   f"skipped ({where(source, locs)})" for column, locs in self.missing.items()]
+        self.skip_reasons[:0] = summary
+
+
+def where(source: str, locs: Sequence[str], shown: int = 20) -> str:
+    """'lines 3, 7, 9' for locations 'file:3'...; the locations themselves otherwise."""
+    prefix = f"{source}:"
+    lines = [loc[len(prefix):] for loc in locs if loc.startswith(prefix)]
+    label = "line " if len(locs) == 1 else "lines "
+    text = (label + ", ".join(lines[:shown])) if len(lines) == len(locs) else ", ".join(
+        locs[:shown])
+    return text + (f", … {len(locs) - shown} more" if len(locs) > shown else "")
 
 
 @dataclass(frozen=True)
@@ -56,13 +94,17 @@ class LoadRequest:
 
     def rows_for(self, result: LoadResult, required: Iterable[str] = (),
                  hint: str = "") -> Iterator[tuple[int, str, dict[str, Any]]]:
-        """(index, location, row) to turn into items: the first row must have the `required`
-        columns, and no row comes once `limit` items are in `result`."""
+        """(index, location, row) to turn into items: a row without the `required` columns is
+        skipped (`LoadResult.skip_missing`), and no row comes once `limit` items are in."""
+        required = tuple(required)
+        result.missing_hint = hint
         for index, (loc, row) in enumerate(self.rows):
             if self.limit is not None and len(result.items) >= self.limit:
                 return
-            if index == 0:
-                require_columns(self.source, row, required, hint)
+            absent = [c for c in required if c not in row]
+            if absent:
+                result.skip_missing(loc, repr(absent[0]), row)
+                continue
             yield index, loc, row
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from typing import Any, get_args
 
+from engine.data.readers import not_utf8_line
 from engine.errors import GradeInputError
 from engine.grading.medcalc import gold_shape, limit_value
 from engine.grading.registry import GRADERS, default_grader, grader_names
@@ -70,7 +71,7 @@ def _record_item(rec: dict[str, Any], lineno: int, fail: Callable[[str], GradeIn
 
 
 def grade_jsonl_records(
-    lines: Iterable[str], source: str = "<stdin>", grader: str | None = None
+    lines: Iterable[str] | Iterable[bytes], source: str = "<stdin>", grader: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """Grade JSON Lines records for `tunelens grade FILE.jsonl`, one result dict per record.
 
@@ -81,14 +82,23 @@ def grade_jsonl_records(
     gold like "(4 weeks, 3 days)" or "09/23/2014" implies its type. Blank lines are skipped.
     Each result keeps the record's keys except `output` and adds `id` (the line number if absent),
     `line`, `correct`, `extracted`, `rule`, `grader` and `detail`. A malformed line raises
-    GradeInputError with a one-line "SOURCE:LINE: problem" message.
+    GradeInputError with a one-line "SOURCE:LINE: problem" message. Lines given as bytes are
+    decoded here, so a line that is not UTF-8 is named too.
     """
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for lineno, raw in enumerate(lines, start=1):
 
         def fail(what: str, lineno: int = lineno) -> GradeInputError:
             return GradeInputError(f"{source}:{lineno}: {what}")
+
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise fail(not_utf8_line(raw)) from None
+        else:
+            line = raw
+        if not line.strip():
+            continue
 
         try:
             rec = json.loads(line)

@@ -177,6 +177,10 @@ def load_config(path: str | Path | None = None) -> ModelsConfig:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: models file not found") from None
+    except UnicodeDecodeError:
+        from engine.data.readers import not_utf8
+
+        raise ConfigError(not_utf8(path)) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read models file ({exc.strerror})") from None
     return parse_config(text, path)

@@ -50,6 +50,23 @@ def _from_hub(spec: ModelSpec) -> Path:
     assert spec.hub is not None
     hub = spec.hub
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+    cache_dir = os.environ.get("HF_HUB_CACHE") or None
+    if not offline:
+        # Without network huggingface_hub retries for many seconds before it gives up: look
+        # first, in a moment, whether the Hub answers at all; if not, the cache or one line.
+        problem = hub_unreachable()
+        if problem is not None:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(hub.repo, hub.file, cache_dir=cache_dir,
+                                            revision=hub.revision)
+            if isinstance(cached, str):
+                return Path(cached)
+            raise SourceError(
+                f"model '{spec.name}': {hub.repo}/{hub.file} is not in the Hugging Face cache "
+                f"and the Hub cannot be reached ({problem}); download it once with network "
+                'access, or use path = "..."'
+            )
     try:
         # hf_hub_download shows its own progress bar and reuses the cache; offline it only
         # looks in the cache.
@@ -59,7 +76,7 @@ def _from_hub(spec: ModelSpec) -> Path:
             revision=hub.revision,
             local_files_only=offline,
             # read at call time: huggingface_hub reads its env vars once, at import
-            cache_dir=os.environ.get("HF_HUB_CACHE") or None,
+            cache_dir=cache_dir,
         )
     except LocalEntryNotFoundError:
         hint = "HF_HUB_OFFLINE is set and it is not cached" if offline else "no network?"
@@ -73,6 +90,40 @@ def _from_hub(spec: ModelSpec) -> Path:
     except (OSError, ValueError) as exc:
         raise SourceError(f"model '{spec.name}': {hub.repo}/{hub.file}: {exc}") from None
     return Path(got)
+
+
+PROBE_TIMEOUT_S = 3.0
+PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy")
+
+
+def hub_unreachable(timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why the Hub's endpoint (HF_ENDPOINT, read now) cannot be reached, or None if it can.
+
+    One TCP connection with a short timeout, not an HTTP request: enough to tell "no network"
+    from "the Hub said no". Behind a proxy the direct connection proves nothing, so it is
+    skipped and huggingface_hub decides.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(v) for v in PROXY_VARS):
+        return None
+    endpoint = os.environ.get("HF_ENDPOINT")
+    if not endpoint:
+        from huggingface_hub import constants
+
+        endpoint = constants.ENDPOINT
+    url = urlsplit(endpoint)
+    host = url.hostname or ""
+    try:
+        port = url.port or (80 if url.scheme == "http" else 443)
+    except ValueError:
+        return f"{endpoint}: not a URL"
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return None
+    except OSError as exc:
+        return f"{host}:{port}: {exc.strerror or exc}"
 
 
 def _from_package(spec: ModelSpec) -> Path:

@@ -13,12 +13,15 @@ from engine.render.formats import (
     to_markdown,
     write_csv_dir,
 )
+from engine.render.outputs import check_output_dir, check_output_file
 from engine.render.plots import TerminalPlot, draw_plotext, terminal_plots, write_plots
 from engine.render.tables import report_tables, rich_tables, shift_tables
 
 __all__ = [
     "RENDERERS",
     "TerminalPlot",
+    "check_output_dir",
+    "check_output_file",
     "draw_plotext",
     "print_report",
     "report_tables",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from engine.errors import UsageError
 from engine.inference.defaults import DEFAULT_PARALLEL_ITEMS
 from engine.records import ROLES, Decoding, Role
 
@@ -47,6 +49,20 @@ class RunConfig:
     side_by_side: str | None = None  # None: models.toml's [engine] side_by_side
     concurrency: int | None = None  # served models: requests in flight (None: the server's slots)
 
+    def check(self) -> None:
+        """Refuse values that would run something other than what they say, as one UsageError
+        naming the option: a negative shot count ran 0-shot under the name few-shot."""
+        at_least("--shots", self.shots, 0)
+        if self.limit is not None:
+            at_least("--limit", self.limit, 1)
+        at_least("--parallel-items", self.parallel_items, 1)
+        if self.concurrency is not None:
+            at_least("--concurrency", self.concurrency, 1)
+        d = self.decoding
+        at_least("--max-tokens", d.max_tokens, 1)
+        at_least("--samples", d.samples, 1)
+        check_sampling(d.temperature, d.top_p, d.top_k, d.min_p)
+
     def config_hash(self) -> str:
         data = asdict(self)
         for key in EXECUTION_ONLY:
@@ -59,3 +75,21 @@ class RunConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+
+
+def at_least(flag: str, value: int, minimum: int) -> None:
+    if value < minimum:
+        raise UsageError(f"{flag} {value}: expected {minimum} or more")
+
+
+def check_sampling(temperature: float, top_p: float, top_k: int, min_p: float = 0.0) -> None:
+    """The sampling settings llama.cpp and servers accept; the CLI checks them as typed, even
+    when the strategy (greedy) will not use them, so a typo is never silently dropped."""
+    if not math.isfinite(temperature) or temperature < 0:
+        raise UsageError(f"--temperature {temperature}: expected 0 or more (0 is greedy)")
+    if not math.isfinite(top_p) or not 0 < top_p <= 1:
+        raise UsageError(f"--top-p {top_p}: expected a number in (0, 1]")
+    if top_k < 0:
+        raise UsageError(f"--top-k {top_k}: expected 0 (no cut) or more")
+    if not math.isfinite(min_p) or not 0 <= min_p <= 1:
+        raise UsageError(f"min_p {min_p}: expected a number in [0, 1]")

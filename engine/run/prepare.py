@@ -6,10 +6,14 @@ builds its runs here, so a new `RunConfig` field is threaded through once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.data import spec_for
+from engine.errors import DatasetError
 from engine.inference.config import ModelsConfig, PairSpec, load_config
 from engine.inference.pairs import load_pair
 from engine.records import Exemplar, Item, Role
@@ -81,6 +85,40 @@ def exemplar_source_for(
     )
 
 
+def check_train_file(train_file: str | None) -> None:
+    """A --train-file that is not there is found now, not after the models have loaded."""
+    if train_file is None:
+        return
+    path = Path(train_file).expanduser()
+    if not path.exists():
+        raise DatasetError(f"--train-file {train_file}: no such file")
+    if path.is_dir():
+        raise DatasetError(f"--train-file {train_file}: is a folder; pass the train file itself")
+    if not os.access(path, os.R_OK):
+        raise DatasetError(f"--train-file {train_file}: not readable")
+
+
+def check_exemplars(config: RunConfig, items: list[Item]) -> ExemplarSource | None:
+    """Draw the few-shot exemplars once, before any model loads or run is opened: a train file
+    that cannot be read, or fewer exemplars than --shots asks (which ran fewer shots under the
+    asked number), is a one-line error now. Returns the source, its draw cached."""
+    if "few-shot-cot" not in config.modes or config.shots <= 0 or not items:
+        return None
+    source = exemplar_source_for(config, items)
+    policy = spec_for(config.dataset).exemplars
+    first = next((it for it in items if not it.is_variant), items[0])
+    got = source(first, "few-shot-cot")
+    # MedCalc-Bench draws the one-shot example of each item's own calculator, whatever --shots.
+    per_group = policy.per_field is not None and not policy.others_only
+    if len(got) < config.shots and not per_group:
+        where = f" from {config.train_file}" if config.train_file else ""
+        raise DatasetError(
+            f"--shots {config.shots}: only {len(got)} exemplars available{where} for "
+            f"{config.dataset}; pass --shots {len(got)} or a bigger --train-file"
+        )
+    return source
+
+
 def prepare_run(
     config: RunConfig,
     store: Store,
@@ -90,14 +128,21 @@ def prepare_run(
     exemplars: ExemplarSource | None = None,
     kind: str = "headless",
 ) -> PreparedRun:
-    """Check and load a run's inputs, cheapest first: models.toml and the pair, then the data.
+    """Check and load a run's inputs, cheapest first: the settings, models.toml and the pair,
+    the train file, the data, then one draw of the exemplars; nothing is loaded or recorded
+    before all of them pass.
 
     What a caller already holds (a workload, loaded models) is reused; models are otherwise loaded
     by `PreparedRun.load_models`.
     """
+    config.check()
     models_config = load_config(config.models_file)
     pair = models_config.pair(config.pair)
+    check_train_file(config.train_file)
     workload = workload if workload is not None else workload_for(config)
+    checked = check_exemplars(config, workload.items)
+    if exemplars is None:
+        exemplars = checked  # its draw is cached: the runner reuses it
     return PreparedRun(
         config=config,
         store=store,

@@ -308,9 +308,9 @@ class Session:
         try:
             self.ensure_started(listener)
             for label, item in jobs:
-                listener.on_answer_started(label, role)
                 if cancel.is_set():
-                    break
+                    break  # stopped before this answer began: nothing to show or record
+                listener.on_answer_started(label, role)
 
                 def on_text(chunk: str, label: str = label) -> None:
                     listener.on_answer_text(label, role, chunk)

@@ -440,8 +440,9 @@ def run_query(store: Store, sql: str, *, max_rows: int = 100_000) -> ResultSet:
 def export_query(store: Store, sql: str, path: str | Path, fmt: ExportFormat) -> int:
     """Write the full result of the user's read-only SQL to a file; returns the row count.
 
-    DuckDB's COPY works on a read-only connection (it writes the file, not the store), so the
-    result streams to disk without passing through Python.
+    The query runs on the sandboxed read-only connection (which may not write files); its result
+    streams as Arrow batches into a private in-memory DuckDB whose COPY writes the one target,
+    so the rows never pile up in Python and the user's SQL never gets file access.
     """
     import duckdb
 
@@ -459,7 +460,15 @@ def export_query(store: Store, sql: str, path: str | Path, fmt: ExportFormat) ->
         try:
             for st in statements[:-1]:
                 con.execute(st.query)
-            got = con.execute(f"COPY ({query}) TO '{target}' ({options[fmt]})").fetchone()
+            reader = con.sql(query).to_arrow_reader(65_536)
+            writer = duckdb.connect()
+            try:
+                writer.register("_export", reader)
+                got = writer.execute(
+                    f"COPY (SELECT * FROM _export) TO '{target}' ({options[fmt]})"
+                ).fetchone()
+            finally:
+                writer.close()
         except duckdb.Error as exc:
             raise StoreError(_first_line(exc)) from None
     return int(got[0]) if got and got[0] is not None else 0

@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.errors import StoreError
 from engine.records import Item
+from engine.store.sandbox import check_read_only, sandbox
 
 ENV_DB = "TUNELENS_DB"
 
@@ -204,7 +205,6 @@ ITEM_COLUMNS: tuple[str, ...] = (
     "perturbation_params",
 )
 
-READ_ONLY_TYPES = {"SELECT", "EXPLAIN", "PRAGMA"}  # EXPORT DATABASE writes files: refused
 
 
 def default_db_path() -> Path:
@@ -293,7 +293,9 @@ class Store:
                     raise StoreError(f"{self.path}: {_first_line(exc)}") from None
             time.sleep(0.05)
         try:
-            if not read_only and not self._ready:
+            if read_only:
+                sandbox(con, self.path.parent)
+            elif not self._ready:
                 self._migrate(con)
             yield con
         finally:
@@ -499,21 +501,6 @@ class Store:
         check_read_only(sql)
         with self.connect(read_only=True) as con:
             return con.execute(sql, params or []).fetch_arrow_table()
-
-
-def check_read_only(sql: str) -> None:
-    import duckdb
-
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise StoreError(_first_line(exc)) from None
-    if not statements:
-        raise StoreError("empty query")
-    for st in statements:
-        kind = st.type.name
-        if kind not in READ_ONLY_TYPES:
-            raise StoreError(f"the store is read-only here: {kind} statements are refused")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -83,6 +83,10 @@ class CompareScreen(CompareLayout):
         self.last_error: str | None = None
         self._bridge = SessionBridge(self)
         self._active: set[str] = set()  # roles still answering the current question
+        self._answered: set[tuple[str, str]] = set()  # (pane, role) that got an answer or error
+        # What the user asked for while answers streamed (n, p, a perturbation...): done once
+        # the stopped answers have ended, so a pane never shows an old answer under a new question.
+        self._after_stop: Callable[[], None] | None = None
         self._variants: dict[tuple[str, str], Item | None] = {}
         self._asked: dict[tuple[str, str], Item] = {}
         self._rng = random.Random()
@@ -172,6 +176,7 @@ class CompareScreen(CompareLayout):
         pane.append(message.text)
 
     def on_answer_finished(self, message: events.AnswerFinished) -> None:
+        self._answered.add((message.which, message.role))
         answer = message.answer
         self.pane(message.which, message.role).show_result(
             PaneResult.from_answer(answer, message.gold))
@@ -181,16 +186,42 @@ class CompareScreen(CompareLayout):
                 gid, answer.generation.finish_reason)
 
     def on_answer_failed(self, message: events.AnswerFailed) -> None:
+        self._answered.add((message.which, message.role))
         self.last_error = message.error
         self.pane(message.which, message.role).show_error(message.error)
         self.notify(message.error, title=f"{message.role} failed", severity="error")
 
     def on_role_finished(self, message: events.RoleFinished) -> None:
         self._active.discard(message.role)
+        # A pane stopped before its answer began (Esc while the run opened) says so, and is
+        # ready again, instead of waiting at "queued" or "prompt…" for nothing.
+        for which, role in list(self._asked):
+            if role == message.role and (which, role) not in self._answered:
+                del self._asked[(which, role)]
+                pane = self.pane(which, role)
+                pane.show_empty(READY_HINT)
+                pane.set_status("stopped before answering")
         if not self._active:
             self.busy = False
             self.completed += 1
             self._render_status()
+            then, self._after_stop = self._after_stop, None
+            if then is not None:
+                then()
+
+    def _when_stopped(self, then: Callable[[], None], what: str) -> bool:
+        """While answers stream, stop them and do `then` once they have ended; True if so.
+
+        The answers on screen belong to the question asked: moving on under them would show
+        (and grade) them beside another question.
+        """
+        if not self.busy:
+            return False
+        self._after_stop = then
+        if self.session is not None:
+            self.session.stop()
+        self.notify(f"Stopping the answers first, then {what}.", timeout=3)
+        return True
 
     # -- items --------------------------------------------------------------------------------
     @property
@@ -254,6 +285,8 @@ class CompareScreen(CompareLayout):
 
     def _move(self, index: int) -> None:
         if not self.items:
+            return
+        if self._when_stopped(lambda: self._move(index), f"item {index % len(self.items) + 1}"):
             return
         self.index = index % len(self.items)
         self.controls.clear_jump()
@@ -330,11 +363,16 @@ class CompareScreen(CompareLayout):
         self.set_perturbation(nxt)
 
     def set_perturbation(self, name: str) -> None:
+        if self._when_stopped(lambda: self.set_perturbation(name), f"variant {name}"):
+            self.controls.show_perturbation(self.perturbation)
+            return
         self.perturbation = name
         self.controls.show_perturbation(name)
         self._show_item()
 
     def action_toggle_quad(self) -> None:
+        if self._when_stopped(self.action_toggle_quad, "the 2x2 view"):
+            return
         self.quad = not self.quad
         if self.quad and self.perturbation == ORIGINAL and self.perturbations:
             # The 2x2 view needs a variant: pick the first perturbation that has one.
@@ -425,6 +463,7 @@ class CompareScreen(CompareLayout):
                                system_prompt=self.config.system_prompt)
         self.busy = True
         self._asked = {}
+        self._answered = set()
         self._generated = {}
         self._shift_token += 1
         for which, it in jobs:

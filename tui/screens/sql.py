@@ -25,6 +25,7 @@ from textual.widgets import Footer, Static, TextArea
 from engine.store import browse
 from tui.screens.export import ExportScreen
 from tui.screens.history import HistoryScreen
+from tui.sql_text import statement_at
 
 if TYPE_CHECKING:
     from engine.store.store import Store
@@ -32,7 +33,10 @@ if TYPE_CHECKING:
 MAX_ROWS = 100_000
 HISTORY_MAX = 200
 EXAMPLE_SQL = """\
--- Ctrl+J (or Ctrl+Enter) runs the query; the store is read-only here.
+
+
+-- Ctrl+J (or Ctrl+Enter) runs the statement under the cursor, or the selection (Ctrl+A: all).
+-- Statements end at a semicolon or a blank line. The store is read-only here.
 -- Tables: runs, models, run_models, items, generations, grades, token_shift
 SELECT run_id, role, mode, count(*) AS answers,
        round(avg(correct::INT), 3) AS accuracy,
@@ -56,6 +60,7 @@ class SqlScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "app.help", "Help"),
         Binding("ctrl+j,ctrl+enter", "run_query", "Run query", priority=True),
+        Binding("ctrl+a", "select_all", "Select all", show=False, priority=True),
         Binding("ctrl+e", "export", "Export", priority=True),
         Binding("f8", "history", "History"),
         Binding("ctrl+up", "history_step(-1)", "Older query", show=False, priority=True),
@@ -83,7 +88,8 @@ class SqlScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self._status("Ctrl+J runs the query · Ctrl+E exports · F8 history · F9 results", "dim")
+        self._status("Ctrl+J runs the statement under the cursor · Ctrl+E exports · F8 history",
+                     "dim")
         self.query_one("#editor", TextArea).focus()
 
     @property
@@ -93,9 +99,21 @@ class SqlScreen(Screen[None]):
     def set_sql(self, sql: str) -> None:
         self.editor.load_text(sql)
 
+    def current_sql(self) -> str:
+        """What Ctrl+J runs: the selection, else the statement under the cursor."""
+        editor = self.editor
+        if editor.selected_text.strip():
+            return editor.selected_text.strip()
+        offset = editor.document.get_index_from_location(editor.cursor_location)
+        return statement_at(editor.text, offset).strip()
+
+    def action_select_all(self) -> None:
+        self.editor.focus()
+        self.editor.select_all()
+
     # -- running ------------------------------------------------------------------------------
     def action_run_query(self) -> None:
-        sql = self.editor.selected_text.strip() or self.editor.text.strip()
+        sql = self.current_sql()
         if not sql:
             self._status("Nothing to run.", "dim")
             return
@@ -187,7 +205,7 @@ class SqlScreen(Screen[None]):
 
     # -- export -------------------------------------------------------------------------------
     def action_export(self) -> None:
-        sql = self.editor.selected_text.strip() or self.editor.text.strip()
+        sql = self.current_sql()
         if not sql:
             self.notify("Nothing to export: write a query first.", severity="warning")
             return

@@ -21,11 +21,12 @@ def cmd_grade(argv: list[str]) -> int:
     p.add_argument("file", help="JSONL file, or - for standard input")
     p.add_argument("--grader", help="force a grader (gsm8k, medcalc, math-verify)")
     args = p.parse_args(argv)
+    # Bytes, decoded line by line by the grader: a line that is not UTF-8 is named with its number.
     if args.file == "-":
-        _print_grades(sys.stdin, "<stdin>", args.grader)
+        _print_grades(sys.stdin.buffer, "<stdin>", args.grader)
         return 0
     try:
-        fh = open(args.file, encoding="utf-8")  # noqa: SIM115 - closed below
+        fh = open(args.file, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise UsageError(f"{args.file}: {exc.strerror}") from None
     with fh:
@@ -33,6 +34,6 @@ def cmd_grade(argv: list[str]) -> int:
     return 0
 
 
-def _print_grades(lines: Iterable[str], source: str, grader: str | None) -> None:
+def _print_grades(lines: Iterable[bytes], source: str, grader: str | None) -> None:
     for rec in grade_jsonl_records(lines, source=source, grader=grader):
         print(json.dumps(rec, default=str))

@@ -59,12 +59,27 @@ def cmd_report(argv: list[str]) -> int:
     add_db(p)
     args = p.parse_args(argv)
     from engine.analysis import build_report
-    from engine.render import RENDERERS, print_report, report_tables, write_csv_dir, write_plots
+    from engine.render import (
+        RENDERERS,
+        check_output_dir,
+        check_output_file,
+        print_report,
+        report_tables,
+        write_csv_dir,
+        write_plots,
+    )
 
     at_least("--resamples", args.resamples, 100, "at least 100")
     formats = tuple(f.strip() for f in args.plot_format.split(",") if f.strip())
     if any(f not in ("png", "svg") for f in formats) or not formats:
         raise UsageError("--plot-format: expected png, svg or png,svg")
+    # Where the results go is checked before the report is computed (that can take minutes).
+    if args.out and args.format == "csv":
+        check_output_dir(args.out, "--out")
+    elif args.out and args.format != "table":
+        check_output_file(args.out, "--out")
+    if args.plot_dir:
+        check_output_dir(args.plot_dir, "--plot-dir")
     store = Store(args.db)
     if args.regrade:
         _regrade(store, args.regrade, report_filters(args))

@@ -2,5 +2,6 @@
 
 from engine.data.readers.files import read_rows, require_columns
 from engine.data.readers.hub import hub_rows
+from engine.data.readers.text import not_utf8, not_utf8_line
 
-__all__ = ["hub_rows", "read_rows", "require_columns"]
+__all__ = ["hub_rows", "not_utf8", "not_utf8_line", "read_rows", "require_columns"]

@@ -9,6 +9,7 @@ from typing import Any
 from engine.data.readers.delimited import read_delimited
 from engine.data.readers.jsonl import read_json, read_jsonl
 from engine.data.readers.parquet import read_parquet
+from engine.data.readers.text import not_utf8
 from engine.errors import DatasetError
 
 Reader = Callable[[Path], Iterator[tuple[str, dict[str, Any]]]]
@@ -34,7 +35,10 @@ def read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             f"{path.name}: unsupported file type {suffix or '(none)'!r}; "
             "expected .jsonl, .json, .csv, .tsv or .parquet"
         )
-    yield from reader(path)
+    try:
+        yield from reader(path)
+    except UnicodeDecodeError:
+        raise DatasetError(not_utf8(path)) from None
 
 
 def require_columns(source: str, row: Mapping[str, Any], columns: Iterable[str],
