@@ -77,8 +77,10 @@ class StreamText(ScrollView, can_focus=True):
         if follow and self.scroll_y < self.max_scroll_y:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
             return  # the view moved: everything in it is repainted anyway
-        changed = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a.text != b.text
-                        or a.cell_length != b.cell_length), min(len(old), len(new)))
+        pairs = enumerate(zip(old, new, strict=False))
+        changed = next((i for i, (a, b) in pairs
+                        if a.text != b.text or a.cell_length != b.cell_length),
+                       min(len(old), len(new)))
         self.refresh_lines(first + changed, max(len(old), len(new)) - changed)
 
     def _set_height(self, lines: int) -> None:
