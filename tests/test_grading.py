@@ -72,8 +72,16 @@ EXTRACTION_CASES: list[tuple[str, str | None, str]] = [
     # "answer ...:" mid-sentence is working, not a label (GSM8K test item: Nate's holes)
     ("To convert the answer to weeks: 28 days / 7 days/week = 4 weeks\n#### 4", "4", "hashes"),
     ("Let's check the answer: 28 days, so 4 weeks", "4", "last-number"),
-    # the first committed answer counts, even if the model later revises or runs on
-    ("The answer is 18. Wait, no. The answer is 20.", "18", "answer-is"),
+    # the first committed answer counts when the model merely repeats or runs on ...
+    ("The answer is 18. The answer is 20.", "18", "answer-is"),
+    # ... but an instruct model that corrects itself is graded on its correction (issue 11)
+    ("The answer is 18. Wait, no. The answer is 20.", "20", "self-correction"),
+    ("**Answer: 8**\n\nWait, I forgot the 12 given away: 36 / 6 = 6.\n\n**Answer: 6**", "6",
+     "self-correction"),
+    ("\\boxed{26}\n\nFinal answer: 18", "18", "final-answer"),
+    ("\\boxed{26}\n\nHmm, 9 * 2 is 18, not 26. So \\boxed{18}", "18", "self-correction"),
+    ("The answer is 18.\n\nActually, let me double-check: 9 * 2 = 18. Yes, 18.", "18",
+     "answer-is"),
     # an answer marker not followed by a number is skipped, the next one counts
     ("The answer is that she has some left. The answer is 9.", "9", "answer-is"),
     # final-answer
@@ -884,6 +892,7 @@ def test_pathological_outputs_are_fast(unit: str) -> None:
     start = time.monotonic()
     extract_number_answer(output)
     grade_gsm8k(output, "3")
+    grade_gsm8k(output, "3", "How many minutes does he keep? How much money does she make?")
     for item in items:
         grade_medcalc(output, item)
     assert time.monotonic() - start < 5

@@ -33,7 +33,14 @@ from fractions import Fraction
 from typing import Literal
 
 from engine.grading.dates import DATE_RE, GA_RE, GestationalAge, date_value, format_date, ga_value
-from engine.grading.numbers import NUMBER_RE, clean_latex, format_number, number_value
+from engine.grading.numbers import (
+    NUMBER_RE,
+    WORD_NUMBER_RE,
+    clean_latex,
+    format_number,
+    number_value,
+    word_number_value,
+)
 
 Span = tuple[int, int]
 # What an extraction looks for; MedCalc's decimal and integer answers are numbers.
@@ -59,6 +66,8 @@ _NEW_TURN_RE = re.compile(
               Q\d*+\s*+[:.)]
             | Question\s*+\d*+\s*+[:.]
             | Problem\s*+\d*+\s*+[:.]
+            | Exercise\s*+\d*+\s*+[:.]
+            | Next\ question\s*+[:.]
             | Human\s*+:
             | User\s*+:
             | Here\ is\ the\ patient\ note
@@ -69,6 +78,11 @@ _NEW_TURN_RE = re.compile(
     re.M | re.X,
 )
 _DIGIT_RE = re.compile(r"\d")
+# a number word that can be an answer ("twenty-five marbles"), for the same purpose as a digit
+_ANSWER_WORD_RE = re.compile(
+    r"\b(?i:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|"
+    r"forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|dozen)\b"
+)
 
 
 def truncate_run_on(output: str) -> str:
@@ -76,11 +90,13 @@ def truncate_run_on(output: str) -> str:
 
     Base models keep going after their answer ("... The answer is 18.\\n\\nQ: Tom has ..."); the
     invented continuation has its own answers, which must not be graded. A marker only counts once
-    some answer text (a digit) precedes it, so an output that opens by restating the question is
-    left alone.
+    some answer text (a digit or a number word) precedes it, so an output that opens by restating
+    the question is left alone.
     """
     for m in _NEW_TURN_RE.finditer(output):
-        if m.start() > 0 and _DIGIT_RE.search(output, 0, m.start()):
+        if m.start() > 0 and (
+            _DIGIT_RE.search(output, 0, m.start()) or _ANSWER_WORD_RE.search(output, 0, m.start())
+        ):
             return output[: m.start()]
     return output
 
@@ -196,7 +212,11 @@ def _value_at(kind: Kind, s: str, pos: int = 0) -> tuple[Value, Span] | None:
         return (found[0], (p + start, p + end)) if found else None
     if kind == "number":
         m = NUMBER_RE.match(s, p)
-        if m is None or _OPERATOR_AFTER_RE.match(s, m.end()):
+        if m is None:  # "The answer is twenty-five." / "**Answer:** a dozen eggs"
+            w = WORD_NUMBER_RE.match(s, p)
+            wv = word_number_value(w) if w else None
+            return (wv, w.span()) if w and wv is not None else None
+        if _OPERATOR_AFTER_RE.match(s, m.end()):
             return None
         v = number_value(m)
         return (v, m.span()) if v is not None else None
@@ -238,12 +258,18 @@ _LABEL_LINE_START_RE = re.compile(r"(?:^|\n)[ \t#>*_\-]*(?:(?:the|my|correct)\s+
 _FINAL_ANSWER_RE = re.compile(r"\bfinal\s+answer\b\s*(?:\(s\))?\s*[:=：]", re.I)
 _HASHES_RE = re.compile(r"####")
 _BOLD_RE = re.compile(r"\*\*([^*\n]{1,200}?)\*\*")
-_BOLD_BEFORE_RE = re.compile(r"\*\*\s*(?:(?:the|my|final|correct)\s+)*$", re.I)
+_BOLD_BEFORE_RE = re.compile(
+    r"\*\*\s*(?:(?:the|my|final|correct|corrected|revised|updated|new)\s+)*$", re.I
+)
 _FINAL_BEFORE_RE = re.compile(r"final\s+$", re.I)
 _ANSWER_LABEL_RE = re.compile(
-    r"\s*(?:(?:the|my|final|correct)\s+)*answer\b\s*(?:is\b|:|=|：)?\s*", re.I
+    r"\s*(?:(?:the|my|final|correct|corrected|revised|updated|new)\s+)*answer\b\s*(?:is\b|:|=|：)?\s*",
+    re.I,
 )
-_BOLD_TAIL_RE = re.compile(r"\s*(?:%|[^\W\d_]+(?:[ \t/]+[^\W\d_]+){0,3})?\s*[.!]?\s*$")
+# what may follow a bold bare answer: ":15" of "2:15", a unit ("eggs", "km/L", "%"), a period
+_BOLD_TAIL_RE = re.compile(
+    r"(?::[0-5]\d)?\s*(?:%|[^\W\d_]+(?:[ \t/]+[^\W\d_]+){0,3})?\s*[.!]?\s*$"
+)
 
 
 def _window(text: str, start: int, rule: str) -> _Fragment:
@@ -367,19 +393,34 @@ _LAST_RULE: dict[Kind, str] = {
 _ENUMERATOR_RE = re.compile(r"(?im)^[ \t]*(?:step[ \t]+)?(\d{1,3})(?:[.):][ \t]|[.):]?$)")
 
 
+# Word numbers the last-number fallback passes over: "one of them", "half of it" are rarely the
+# answer; after a marker ("The answer is one.") they count.
+_WEAK_WORD_NUMBERS = {"zero", "one", "a half", "one half", "one-half", "a-half"}
+
+
 def _last_value(kind: Kind, text: str) -> Extraction | None:
     """The last answer of `kind` anywhere in the text (the flexible-extract fallback).
 
     List and step enumerators are passed over: a base model that writes "Step 4:" and stops has
-    not answered 4.
+    not answered 4. So is the ":15" of "2:15" (the hour part is the number; graders that know the
+    question convert it), and numbers written as words count ("so Ben has twenty-five marbles").
     """
     pattern = {"number": NUMBER_RE, "date": DATE_RE, "gestational_age": GA_RE}[kind]
     enumerators = {m.span(1) for m in _ENUMERATOR_RE.finditer(text)} if kind == "number" else set()
-    for m in reversed(list(pattern.finditer(text))):
+    matches: list[tuple[re.Match[str], bool]] = [(m, False) for m in pattern.finditer(text)]
+    if kind == "number":
+        matches += [(m, True) for m in WORD_NUMBER_RE.finditer(text)
+                    if m[0].lower() not in _WEAK_WORD_NUMBERS]
+        matches.sort(key=lambda pair: pair[0].start())
+    for m, is_word in reversed(matches):
         if m.span() in enumerators:
             continue
         value: Value | None
-        if kind == "number":
+        if is_word:
+            value = word_number_value(m)
+        elif kind == "number":
+            if _MINUTES_RE.search(text, max(0, m.start() - 3), m.start()):
+                continue
             value = number_value(m)
         elif kind == "date":
             value = date_value(m)
@@ -388,6 +429,84 @@ def _last_value(kind: Kind, text: str) -> Extraction | None:
         if value is not None:
             return Extraction(value, _display(value), _LAST_RULE[kind], m.span())
     return None
+
+
+_MINUTES_RE = re.compile(r"(?<![\d:])\d{1,2}:$")  # "2:" right before the "15" of "2:15"
+
+# A bare number opening the output, alone on its line: " 18\n\nQuestion: ...", "$18", "28 stickers."
+_LEADING_PREFIX_RE = re.compile(r"\s*(?:(?:A|Answer)\s*[:.]\s*)?", re.I)
+_LEADING_TAIL_RE = re.compile(
+    r"(?::[0-5]\d)?[ \t]*(?:%|[^\W\d_]+(?:[ \t/]+[^\W\d_]+){0,2})?[ \t]*[.!]?[ \t]*(?:\n|$)"
+)
+
+
+def _leading_value(text: str) -> Extraction | None:
+    """`leading-number`: a base model's completion that starts with its answer, then runs on."""
+    p = _LEADING_PREFIX_RE.match(text).end()  # type: ignore[union-attr]  # matches ""
+    found = _value_at("number", text, p)
+    if found is None or text[p:found[1][0]].strip("$ \t*"):
+        return None
+    if not _LEADING_TAIL_RE.match(text, found[1][1]):
+        return None
+    return Extraction(found[0], _display(found[0]), "leading-number", found[1])
+
+
+# Notes and asides after an answer: "Note: if she also sold ...", "(This assumes no tax.)".
+_NOTE_RE = re.compile(
+    r"""(?:^|(?<=[.!?])[ \t]++)[ \t>*_]*+\(?[ \t*_]*+
+        (?i:note\b|n\.b\.|p\.s\.|remember\b|this\ assumes\b|assuming\b|if\b[^\n]*\bwould\b)
+      | ^[ \t]*\((?=[^\n]*\)[ \t*_]*$)""",
+    re.M | re.X,
+)
+
+
+def strip_trailing_notes(text: str) -> str:
+    """`text` up to a trailing note or aside that follows some answer text (a digit)."""
+    for m in _NOTE_RE.finditer(text):
+        if _DIGIT_RE.search(text, 0, m.start()):
+            return text[: m.start()]
+    return text
+
+
+# An instruct model correcting itself: a committed answer after one of these replaces the first.
+CORRECTION_RE = re.compile(
+    r"""\b(?i:wait\b|actually\b|oops\b|hold\ on\b|hmm+\b|correction\b|
+        i\ made\ (?:a|an)\ (?:mistake|error)|made\ (?:a|an)\ (?:mistake|error)|
+        (?:let\ me|let's|i\ (?:need|should)\ to|i'll)\ (?:re-?check|re-?calculate|redo|re-?do|
+            re-?evaluate|re-?examine|double[- ]check|reconsider|re-?read|correct|fix|re-?compute)|
+        on\ second\ thought|upon\ (?:re|further|closer|review)|
+        mis-?(?:added|read|calculated|counted|computed|subtracted|multiplied)|
+        that(?:'s|\ is)\ (?:wrong|incorrect|not\ right)|i\ forgot|forgot\ (?:to|the|about))""",
+    re.X,
+)
+_FINAL_LABEL_BEFORE_RE = re.compile(r"final\s+answer\W{0,12}$", re.I)
+
+
+def _later_correction(kind: Kind, text: str, first: Extraction,
+                      rules: list[Callable[[str], Iterator[_Fragment]]]) -> Extraction | None:
+    """`self-correction`: the last committed answer after a correction cue (or a later "final
+    answer"), when it differs from the first one."""
+    cue = CORRECTION_RE.search(text, first.span[1])
+    after = cue.end() if cue else first.span[1]
+    later: list[Extraction] = []
+    for rule in rules:
+        for frag in rule(text):
+            if frag.start < after:
+                continue
+            found = _parse_fragment(kind, frag)
+            if found is None or found.span[0] < after:
+                continue
+            if cue is None and not _FINAL_LABEL_BEFORE_RE.search(
+                text, max(0, frag.start - 40), frag.start
+            ):
+                continue
+            later.append(found)
+    if not later:
+        return None
+    last = max(later, key=lambda e: e.span[0])
+    if last.value == first.value:
+        return None
+    return Extraction(last.value, last.display, "self-correction", last.span)
 
 
 def extract(output: str, kind: Kind, *, json_first: bool) -> Extraction | None:
@@ -405,5 +524,7 @@ def extract(output: str, kind: Kind, *, json_first: bool) -> Extraction | None:
     for rule in rules:
         for frag in rule(text):
             if (found := _parse_fragment(kind, frag)) is not None:
-                return found
-    return _last_value(kind, text)
+                return _later_correction(kind, text, found, rules) or found
+    if kind == "number" and (leading := _leading_value(text)) is not None:
+        return leading
+    return _last_value(kind, strip_trailing_notes(text))

@@ -1,10 +1,26 @@
-"""GSM8K grading: the first committed number in the output, compared exactly with the gold."""
+"""GSM8K grading: the model's committed number, read in the light of the question, compared
+exactly with the gold.
+
+`grade_gsm8k(output, gold, question)` extracts; `compare_number(answer, gold, question)` judges a
+bare answer string that something else extracted (the extract-llm grader), with the same rules.
+"""
 
 from __future__ import annotations
 
-from engine.grading.extract import Span, extract
+from engine.grading.asked import (
+    as_duration,
+    candidates,
+    choose,
+    counted_nouns,
+    read_question,
+    sentence_around,
+)
+from engine.grading.extract import Extraction, Span, extract
 from engine.grading.numbers import format_number, normalise_text, parse_number
 from engine.records import Grade
+
+# rules whose answer the model did not mark: the question may pick another number of the sentence
+_UNMARKED_RULES = ("last-number", "leading-number")
 
 
 def extract_number_answer(output: str) -> tuple[str | None, str, Span | None]:
@@ -19,12 +35,38 @@ def extract_number_answer(output: str) -> tuple[str | None, str, Span | None]:
     return found.display, found.rule, found.span
 
 
-def grade_gsm8k(output: str, gold: str) -> Grade:
-    """Grade a GSM8K-style numeric answer: first committed answer, exact numeric comparison.
-
-    The grade's span is where that answer sits in `output` (None when nothing was found).
-    """
+def read_answer(output: str, question: str = "") -> Extraction | None:
+    """The committed number of `output`, with the question's say where the output leaves it open:
+    a duration "2:15" in the unit asked, one of several numbers in an unmarked final sentence."""
     found = extract(output, "number", json_first=False)
+    if found is None or not question:
+        return found
+    asked = read_question(question)
+    assert not isinstance(found.value, str)
+    duration = as_duration(output, found.span, found.value, asked.time_unit)  # type: ignore[arg-type]
+    if duration is not None:
+        value, rule = duration
+        return Extraction(value, format_number(value), rule, found.span)
+    if found.rule in _UNMARKED_RULES:
+        start, end = sentence_around(output, found.span[0])
+        cands = candidates(output, start, end)
+        picked = next((c for c in cands if c.span == found.span), None)
+        if picked is not None:
+            better = choose(asked, cands, picked, counted_nouns(question))
+            if better is not None:
+                cand, rule = better
+                return Extraction(cand.value, format_number(cand.value), rule, cand.span)
+    return found
+
+
+def grade_gsm8k(output: str, gold: str, question: str = "") -> Grade:
+    """Grade a GSM8K-style numeric answer: the committed answer, exact numeric comparison.
+
+    `question` (optional) settles what the output alone cannot: "2:15" is 135 when minutes are
+    asked, and "He buys 5 notebooks for $20." answers 5 to "how many notebooks". The grade's span
+    is where that answer sits in `output` (None when nothing was found).
+    """
+    found = read_answer(output, question)
     gold_value = parse_number(gold)
     if found is None:
         return Grade(None, False, "none", "gsm8k", f"no answer found; gold {gold.strip()}")
@@ -35,3 +77,8 @@ def grade_gsm8k(output: str, gold: str) -> Grade:
     correct = found.value == gold_value
     detail = f"{found.display} {'=' if correct else '!='} gold {format_number(gold_value)}"
     return Grade(found.display, correct, found.rule, "gsm8k", detail, found.span)
+
+
+def compare_number(answer: str, gold: str, question: str = "") -> Grade:
+    """Judge a bare extracted answer ("18", "$1,250", "twenty-five", "2:15") against the gold."""
+    return grade_gsm8k(answer, gold, question)

@@ -77,9 +77,9 @@ def default_grader(item: Item) -> str:
     return "gsm8k"
 
 
-@register("gsm8k", "first committed number, compared exactly with the gold")
+@register("gsm8k", "committed number (question-aware), compared exactly with the gold")
 def _gsm8k(item: Item, output: str) -> Grade:
-    return grade_gsm8k(output, item.gold)
+    return grade_gsm8k(output, item.gold, item.question)
 
 
 @register("medcalc", "MedCalc-Bench rules: limits, rounding, dates, gestational ages")
