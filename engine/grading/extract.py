@@ -85,18 +85,21 @@ _ANSWER_WORD_RE = re.compile(
 )
 
 
-def truncate_run_on(output: str) -> str:
+def truncate_run_on(output: str, *, answered: re.Pattern[str] | None = None) -> str:
     """Cut `output` where the model starts a made-up new question or turn.
 
     Base models keep going after their answer ("... The answer is 18.\\n\\nQ: Tom has ..."); the
     invented continuation has its own answers, which must not be graded. A marker only counts once
-    some answer text (a digit or a number word) precedes it, so an output that opens by restating
-    the question is left alone.
+    some answer text (a digit or a number word; `answered` says what counts for other kinds of
+    answer) precedes it, so an output that opens by restating the question is left alone.
     """
     for m in _NEW_TURN_RE.finditer(output):
-        if m.start() > 0 and (
-            _DIGIT_RE.search(output, 0, m.start()) or _ANSWER_WORD_RE.search(output, 0, m.start())
-        ):
+        if m.start() == 0:
+            continue
+        if answered is not None:
+            if answered.search(output, 0, m.start()):
+                return output[: m.start()]
+        elif _DIGIT_RE.search(output, 0, m.start()) or _ANSWER_WORD_RE.search(output, 0, m.start()):
             return output[: m.start()]
     return output
 

@@ -1,7 +1,13 @@
-"""math-verify grading: a second opinion by symbolic equivalence, in a child process.
+"""math-verify grading: the committed LaTeX answer, judged by symbolic equivalence with the gold.
 
-math-verify (sympy underneath) can take unbounded time and hold the GIL, so its work runs in one
-reusable child Python process that is killed when a call overruns its time bound.
+`grade_math_verify(output, gold)` extracts the answer (engine.grading.latex: first committed
+answer, not a base model's invented next problem; an instruct model's correction), normalises both
+sides, and asks math-verify whether they are equivalent; `compare_latex(answer, gold)` does the
+same for a bare answer that something else extracted (the extract-llm grader).
+
+math-verify (sympy underneath) can take unbounded time and hold the GIL, and its own timeouts use
+signal.alarm, which works only in a main thread. So its work runs in one reusable child Python
+process (where it is the main thread) that is killed when a call overruns its time bound.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from engine.grading.extract import truncate_run_on
+from engine.grading.latex import LatexAnswer, extract_latex, normalise_latex, text_form
 from engine.grading.numbers import format_number, parse_number
 from engine.records import Grade
 
@@ -25,28 +31,67 @@ _MATH_VERIFY_MAX_CHARS = 2000
 _MATH_VERIFY_STARTUP_SECONDS = 120.0  # spawning Python and importing sympy, on a slow machine
 # What the child process runs: this module's request loop.
 _CHILD_CODE = f"from {__name__} import _math_verify_stdio as f; f()"
+GRADER = "math-verify"
 
 
 def grade_math_verify(output: str, gold: str, *, timeout_seconds: int | None = 5) -> Grade:
-    """Second opinion by symbolic equivalence (math-verify), for answers like 3/4 vs 0.75.
+    """Grade a LaTeX answer by symbolic equivalence (\\frac{14}{3} = 14/3 = 4\\frac{2}{3}).
 
-    math-verify bounds its time with signal.alarm, which fails off the main thread, and sympy can
-    hold the GIL on inputs like "9^{9^{9^9}}", freezing every thread of the app. So with a timeout
-    the work runs in a child process (started once, reused) that is killed when it overruns; with
-    `timeout_seconds=None` it runs in this thread with no time bound at all. The input is cut at
-    run-on turns and bounded to its last 2000 characters. Never raises: failures grade as "error".
+    The Grade keeps the extracted LaTeX as written (`extracted`), the rule that found it
+    (`rule`: answer-is, final-answer, boxed, bold, self-correction, last-math, bare, none) and
+    both normal forms and how they were judged (`detail`). With a timeout, math-verify runs in a
+    child process killed when it overruns (any thread may call this); with
+    `timeout_seconds=None` it runs in this thread, unbounded. Never raises: failures grade as
+    rule "error".
     """
-    text = truncate_run_on(output)[-_MATH_VERIFY_MAX_CHARS:]
-    gold_value = parse_number(gold)
-    gold_text = format_number(gold_value) if gold_value is not None else gold.strip()
-    gold_text = gold_text[:_MATH_VERIFY_MAX_CHARS]
-    if timeout_seconds is None:
-        return _math_verify_core(gold_text, text, None)
+    found = extract_latex(output)
+    if found is None:
+        return Grade(None, False, "none", GRADER, f"no answer found; gold {gold.strip()}")
+    return _judge(found, gold, timeout_seconds)
+
+
+def compare_latex(answer: str, gold: str, *, timeout_seconds: int | None = 5) -> Grade:
+    """Judge a bare extracted answer ("\\frac{14}{3}", "$x = 5$", "(3, \\pi/2)") as above."""
+    text = answer.strip()
+    if not text:
+        return Grade(None, False, "none", GRADER, f"empty answer; gold {gold.strip()}")
+    return _judge(LatexAnswer(text, "given", (0, len(text))), gold, timeout_seconds)
+
+
+def _gold_text(gold: str) -> str:
+    """The gold as LaTeX: a GSM8K-style "#### 18" or "1,000" becomes its plain number."""
+    if "####" in gold:
+        value = parse_number(gold)
+        if value is not None:
+            return format_number(value)
+    return gold.strip()[:_MATH_VERIFY_MAX_CHARS]
+
+
+def _judge(found: LatexAnswer, gold: str, timeout_seconds: int | None) -> Grade:
+    pred_n = normalise_latex(found.text)[:_MATH_VERIFY_MAX_CHARS]
+    gold_n = normalise_latex(_gold_text(gold))
+
+    def verdict(correct: bool, how: str, rule: str = found.rule) -> Grade:
+        detail = f"{pred_n} {'==' if correct else '!='} gold {gold_n} ({how})"
+        return Grade(found.text, correct, rule, GRADER, detail[:500], found.span)
+
+    if pred_n.replace(" ", "") == gold_n.replace(" ", ""):
+        return verdict(True, "same normal form")
+    pred_t, gold_t = text_form(pred_n), text_form(gold_n)
+    if gold_t is not None or pred_t is not None:
+        return verdict(pred_t == gold_t, "text")
+    if not pred_n:
+        return verdict(False, "empty after normalising")
     try:
-        return _MATH_VERIFY_PROCESS.run(gold_text, text, timeout_seconds)
+        if timeout_seconds is None:
+            result = _math_verify_core(f"${gold_n}$", f"${pred_n}$", None)
+        else:
+            result = _MATH_VERIFY_PROCESS.run(f"${gold_n}$", f"${pred_n}$", timeout_seconds)
     except Exception as e:  # the child overran or could not start: a grade, not a crash
-        detail = f"{type(e).__name__}: {e}"[:300]
-        return Grade(None, False, "error", "math-verify", detail)
+        return verdict(False, f"{type(e).__name__}: {e}"[:300], "error")
+    if result.rule == "error":
+        return verdict(False, result.detail, "error")
+    return verdict(result.correct, "math-verify equivalent" if result.correct else "math-verify")
 
 
 def _math_verify_core(gold_text: str, text: str, timeout: int | None) -> Grade:
