@@ -3,16 +3,21 @@
 `grade(item, output)` is the entry point; the Grade it returns says which rule found the answer
 and where it sits in the output (`span`). One module per grader family (gsm8k, medcalc,
 math_verify) behind the name registry; numbers, dates and the extraction rules they share live
-in numbers, dates and extract.
+in numbers, dates and extract, LaTeX answers in latex, what a word problem asks in asked.
+
+The comparators also judge a bare answer that something else extracted (a model-based
+extractor): `compare_number(answer, gold, question)`, `compare_latex(answer, gold)`, and
+`grade_medcalc(answer, item)` (a bare "17.2" or "04/12/2021" is its own answer).
 """
 
 from __future__ import annotations
 
 from engine.errors import GradeInputError, GraderError
 from engine.grading.extract import Span, truncate_run_on
-from engine.grading.gsm8k import extract_number_answer, grade_gsm8k
+from engine.grading.gsm8k import compare_number, extract_number_answer, grade_gsm8k
 from engine.grading.jsonl import grade_jsonl_records
-from engine.grading.math_verify import grade_math_verify
+from engine.grading.latex import extract_latex, normalise_latex
+from engine.grading.math_verify import compare_latex, grade_math_verify
 from engine.grading.medcalc import MEDCALC_OUTPUT_TYPES, grade_medcalc
 from engine.grading.numbers import numbers_equal, parse_number
 from engine.grading.registry import GRADERS, Grader, default_grader, get_grader, register
@@ -24,7 +29,10 @@ __all__ = [
     "GradeInputError",
     "Grader",
     "GraderError",
+    "compare_latex",
+    "compare_number",
     "default_grader",
+    "extract_latex",
     "extract_number_answer",
     "get_grader",
     "grade",
@@ -33,6 +41,7 @@ __all__ = [
     "grade_math_verify",
     "grade_medcalc",
     "grade_with_span",
+    "normalise_latex",
     "numbers_equal",
     "parse_number",
     "register",

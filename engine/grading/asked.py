@@ -100,6 +100,7 @@ class Candidate:
     money: bool  # "$18", "18 dollars"
     noun: str | None  # the word after it: "18 eggs" -> "eggs"
     verb: str | None  # the nearest verb before it in its clause
+    verb_after: str | None = None  # a participle right after it: "36 cookies given away"
 
 
 _OPERAND_AFTER_RE = re.compile(r"[ \t]*(?:[-+*×÷/x]|\\times|\\cdot)[ \t]*\(?\$?\d")
@@ -109,6 +110,8 @@ _MONEY_AFTER_RE = re.compile(r"[ \t]*(?:dollars?|cents?|euros?|€|usd)\b", re.I
 _SKIP_WORDS = {"and", "or", "for", "of", "in", "on", "at", "to", "is", "are", "so", "each",
                "per", "a", "the", "with", "from", "by", "more", "less", "than", "total"}
 _CLAUSE_BREAK_RE = re.compile(r",|;|\band\b|\bso\b|\bbut\b|\bwhich\b", re.I)
+_VERB_AFTER_RE = re.compile(r"(?:[ \t]+[a-zA-Z]+)?[ \t]+(" + "|".join(
+    sorted(_FORM_TO_VERB, key=len, reverse=True)) + r")\b", re.I)
 _SENTENCE_START_RE = re.compile(r"(?:(?<=[.!?])\s+(?=[A-Z$\d])|\n)")
 
 
@@ -150,7 +153,9 @@ def candidates(text: str, start: int, end: int) -> list[Candidate]:
             clause_start = b.end()
         for vm in _VERB_RE.finditer(text, clause_start, s):
             verb = _FORM_TO_VERB[vm[1].lower()]
-        out.append(Candidate(v, (s, e), money, noun, verb))
+        after = _VERB_AFTER_RE.match(text, e)
+        verb_after = _FORM_TO_VERB[after[1].lower()] if after else None
+        out.append(Candidate(v, (s, e), money, noun, verb, verb_after))
     return out
 
 
@@ -209,7 +214,7 @@ def choose(asked: Asked, cands: list[Candidate], picked: Candidate,
     if len({c.value for c in cands}) < 2:
         return None
     if asked.verb is not None:
-        by_verb = [c for c in cands if c.verb == asked.verb]
+        by_verb = [c for c in cands if asked.verb in (c.verb, c.verb_after)]
         values = {c.value for c in by_verb}
         if len(values) == 1:
             return (by_verb[-1], "question-verb") if picked.value not in values else None
@@ -235,6 +240,9 @@ def choose(asked: Asked, cands: list[Candidate], picked: Candidate,
 # ---------------------------------------------------------------------------------------------
 
 _HMM_AT_RE = re.compile(r":([0-5]\d)(?!\d)")
+_THEN_MINUTES_RE = re.compile(
+    r"\s*(?:hours?|hrs?|h)\s*(?:,|and)?\s*(\d+)\s*(?:minutes?|mins?)\b", re.I
+)
 _HOURS_MINUTES_RE = re.compile(
     r"(\d+)\s*(?:hours?|hrs?|h)\s*(?:,|and)?\s*(\d+)\s*(?:minutes?|mins?)\b\s*$", re.I
 )
@@ -248,9 +256,13 @@ def as_duration(text: str, span: tuple[int, int], value: Fraction,
     if value.denominator != 1 or value < 0:
         return None
     hmm = _HMM_AT_RE.match(text, e)
+    later = _THEN_MINUTES_RE.match(text, e)
     if hmm:
         hours, minutes = int(value), int(hmm[1])
         rule = "h:mm"
+    elif later:  # "The answer is 2 hours and 15 minutes": the span is the hours
+        hours, minutes = int(value), int(later[1])
+        rule = "hours-minutes"
     else:
         line_start = text.rfind("\n", 0, s) + 1
         tail = re.search(r"\s*(?:minutes?|mins?)\b", text[e:e + 12], re.I)

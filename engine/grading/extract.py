@@ -398,22 +398,23 @@ _ENUMERATOR_RE = re.compile(r"(?im)^[ \t]*(?:step[ \t]+)?(\d{1,3})(?:[.):][ \t]|
 
 # Word numbers the last-number fallback passes over: "one of them", "half of it" are rarely the
 # answer; after a marker ("The answer is one.") they count.
-_WEAK_WORD_NUMBERS = {"zero", "one", "a half", "one half", "one-half", "a-half"}
+_WEAK_WORD_NUMBERS = {"zero", "one", "half", "a half", "one half", "one-half", "a-half"}
 
 
-def _last_value(kind: Kind, text: str) -> Extraction | None:
+def _last_value(kind: Kind, text: str, *, weak: bool = False) -> Extraction | None:
     """The last answer of `kind` anywhere in the text (the flexible-extract fallback).
 
     List and step enumerators are passed over: a base model that writes "Step 4:" and stops has
     not answered 4. So is the ":15" of "2:15" (the hour part is the number; graders that know the
-    question convert it), and numbers written as words count ("so Ben has twenty-five marbles").
+    question convert it), and numbers written as words count ("so Ben has twenty-five marbles"),
+    "one" and "half" only when `weak` (the output has no other number).
     """
     pattern = {"number": NUMBER_RE, "date": DATE_RE, "gestational_age": GA_RE}[kind]
     enumerators = {m.span(1) for m in _ENUMERATOR_RE.finditer(text)} if kind == "number" else set()
     matches: list[tuple[re.Match[str], bool]] = [(m, False) for m in pattern.finditer(text)]
     if kind == "number":
         matches += [(m, True) for m in WORD_NUMBER_RE.finditer(text)
-                    if m[0].lower() not in _WEAK_WORD_NUMBERS]
+                    if weak or m[0].lower() not in _WEAK_WORD_NUMBERS]
         matches.sort(key=lambda pair: pair[0].start())
     for m, is_word in reversed(matches):
         if m.span() in enumerators:
@@ -438,8 +439,8 @@ _MINUTES_RE = re.compile(r"(?<![\d:])\d{1,2}:$")  # "2:" right before the "15" o
 
 # A bare number opening the output, alone on its line: " 18\n\nQuestion: ...", "$18", "28 stickers."
 _LEADING_PREFIX_RE = re.compile(r"\s*(?:(?:A|Answer)\s*[:.]\s*)?", re.I)
-_LEADING_TAIL_RE = re.compile(
-    r"(?::[0-5]\d)?[ \t]*(?:%|[^\W\d_]+(?:[ \t/]+[^\W\d_]+){0,2})?[ \t]*[.!]?[ \t]*(?:\n|$)"
+_LEADING_TAIL_RE = re.compile(  # at most one unit word: "28 stickers.", "12.5 km/L"
+    r"(?::[0-5]\d)?[ \t]*(?:%|[^\W\d_]+(?:/[^\W\d_]+)?)?[ \t]*[.!]?[ \t]*(?:\n|$)"
 )
 
 
@@ -530,4 +531,6 @@ def extract(output: str, kind: Kind, *, json_first: bool) -> Extraction | None:
                 return _later_correction(kind, text, found, rules) or found
     if kind == "number" and (leading := _leading_value(text)) is not None:
         return leading
-    return _last_value(kind, strip_trailing_notes(text))
+    body = strip_trailing_notes(text)
+    found = _last_value(kind, body)
+    return found if found is not None or kind != "number" else _last_value(kind, body, weak=True)

@@ -168,7 +168,7 @@ _SMALL = "|".join(sorted([*_UNITS, *_TENS], key=len, reverse=True))
 _WORD = rf"(?:{_SMALL}|hundred|thousand|million|billion)"
 WORD_NUMBER_RE = re.compile(
     rf"""(?<![\w-])(?i:
-        (?P<half>(?:a|one)[ -]half)
+        (?P<half>(?:(?:a|one)[ -])?half)
       | (?:(?P<dozens>{_SMALL})[ -]|(?P<a>a)[ ])dozen
       | (?P<words>(?:{_SMALL})(?:(?:[ -]|[ ]and[ ])(?:{_WORD}))*)
     )(?![\w-])""",
