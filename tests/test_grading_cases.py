@@ -279,7 +279,9 @@ def test_normalise_latex(answer: str, normal: str) -> None:
         ("[-2, 2]", "(-2, 2)", False),
         ("x \\in (-2,2)", "(-2, 2)", True),
         ("\\{2, 3\\}", "2, 3", True),
-        ("0.25", "25\\%", False),
+        ("0.25", "25\\%", False),  # a percent gold wants the percent number
+        ("75\\%", "0.75", True),  # a fractional gold takes a percent answer as a fraction
+        ("75\\%", "75", True),
     ],
 )
 def test_compare_latex(answer: str, gold: str, correct: bool) -> None:

@@ -69,7 +69,8 @@ def _gold_text(gold: str) -> str:
 
 def _judge(found: LatexAnswer, gold: str, timeout_seconds: int | None) -> Grade:
     pred_n = normalise_latex(found.text)[:_MATH_VERIFY_MAX_CHARS]
-    gold_n = normalise_latex(_gold_text(gold))
+    gold_text = _gold_text(gold)
+    gold_n = normalise_latex(gold_text)
 
     def verdict(correct: bool, how: str, rule: str = found.rule) -> Grade:
         detail = f"{pred_n} {'==' if correct else '!='} gold {gold_n} ({how})"
@@ -82,16 +83,25 @@ def _judge(found: LatexAnswer, gold: str, timeout_seconds: int | None) -> Grade:
         return verdict(pred_t == gold_t, "text")
     if not pred_n:
         return verdict(False, "empty after normalising")
-    try:
-        if timeout_seconds is None:
-            result = _math_verify_core(f"${gold_n}$", f"${pred_n}$", None)
-        else:
-            result = _MATH_VERIFY_PROCESS.run(f"${gold_n}$", f"${pred_n}$", timeout_seconds)
-    except Exception as e:  # the child overran or could not start: a grade, not a crash
-        return verdict(False, f"{type(e).__name__}: {e}"[:300], "error")
-    if result.rule == "error":
-        return verdict(False, result.detail, "error")
-    return verdict(result.correct, "math-verify equivalent" if result.correct else "math-verify")
+    # The gold's form decides what "%" means: a gold "25\%" wants the percent number (25), a
+    # gold 0.75 accepts "75%" as a fraction as well (math-verify's reading).
+    tries = [pred_n]
+    if "%" in found.text and "%" not in gold_text:
+        tries.append(f"\\frac{{{pred_n}}}{{100}}")
+    for attempt in tries:
+        try:
+            if timeout_seconds is None:
+                result = _math_verify_core(f"${gold_n}$", f"${attempt}$", None)
+            else:
+                result = _MATH_VERIFY_PROCESS.run(f"${gold_n}$", f"${attempt}$", timeout_seconds)
+        except Exception as e:  # the child overran or could not start: a grade, not a crash
+            return verdict(False, f"{type(e).__name__}: {e}"[:300], "error")
+        if result.rule == "error":
+            return verdict(False, result.detail, "error")
+        if result.correct:
+            how = "math-verify equivalent" + (" as a percentage" if attempt != pred_n else "")
+            return verdict(True, how)
+    return verdict(False, "math-verify")
 
 
 def _math_verify_core(gold_text: str, text: str, timeout: int | None) -> Grade:
