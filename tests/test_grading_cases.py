@@ -165,6 +165,20 @@ def test_a_marked_answer_is_not_overridden_by_the_question() -> None:
     q = "Tom buys notebooks at $4 each. He spends $20. How many notebooks does he buy?"
     g = grade_gsm8k("He spends **$20** on notebooks.", "5", q)
     assert (g.correct, g.rule) == (False, "bold")
+    g = grade_gsm8k("The answer is 5 notebooks for $20.", "5", q)
+    assert (g.correct, g.rule) == (True, "answer-is")
+    # ... unless its unit contradicts the question and its own clause holds one that fits
+    g = grade_gsm8k("The answer is $20 for 5 notebooks.", "5", q)
+    assert (g.correct, g.rule) == (True, "question-unit")
+    eggs = "Janet sells 9 eggs at $2 each. How much money does she make?"
+    g = grade_gsm8k("The answer is 9 eggs × $2 = $18.", "18", eggs)
+    assert (g.correct, g.rule) == (True, "question-unit")
+    g = grade_gsm8k("The answer is 18 (9 eggs × $2).", "18", eggs)
+    assert (g.correct, g.rule) == (True, "answer-is")
+    # the verb never moves a marked answer
+    g = grade_gsm8k("Answer: 17. She gave away 17 and kept 28.", "28",
+                    "Maria had 45 stickers and gave 17 away. How many did she keep?")
+    assert (g.correct, g.rule) == (False, "answer-is")
 
 
 def test_unsettled_numbers_say_so_in_the_rule() -> None:

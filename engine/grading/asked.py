@@ -203,16 +203,24 @@ def _contradicts(asked: Asked, picked: Candidate, counted: set[str], *, loose: b
 
 
 def choose(asked: Asked, cands: list[Candidate], picked: Candidate,
-           counted: set[str] = frozenset()) -> tuple[Candidate, str] | None:  # type: ignore[assignment]
+           counted: set[str] = frozenset(),  # type: ignore[assignment]
+           *, marked: bool = False) -> tuple[Candidate, str] | None:
     """A better candidate than `picked` per the question, with the rule that chose it; None to
     keep `picked`. ("ambiguous-multiple-numbers" when the question cannot settle it.)
 
     The question's verb decides first ("how many did she keep" -> the number after "kept");
     then its unit, but only against a picked number whose own unit contradicts it (a count where
-    money is asked, "$20" or "36 cookies" where boxes are asked).
+    money is asked, "$20" or "36 cookies" where boxes are asked). For an answer the model
+    `marked` ("The answer is 9 eggs for $18"), only a contradicting unit can move it, to the one
+    number of the asked unit in the same clause; otherwise the marked answer stands.
     """
     if len({c.value for c in cands}) < 2:
         return None
+    if marked:
+        if not _contradicts(asked, picked, counted, loose=False):
+            return None
+        pool = {c.value: c for c in _by_unit(asked, cands)}
+        return (next(iter(pool.values())), "question-unit") if len(pool) == 1 else None
     if asked.verb is not None:
         by_verb = [c for c in cands if asked.verb in (c.verb, c.verb_after)]
         values = {c.value for c in by_verb}

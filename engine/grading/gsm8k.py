@@ -37,7 +37,8 @@ def extract_number_answer(output: str) -> tuple[str | None, str, Span | None]:
 
 def read_answer(output: str, question: str = "") -> Extraction | None:
     """The committed number of `output`, with the question's say where the output leaves it open:
-    a duration "2:15" in the unit asked, one of several numbers in an unmarked final sentence."""
+    a duration "2:15" in the unit asked, one of several numbers in an unmarked final sentence, a
+    marked answer whose unit contradicts the question while its clause holds one that fits."""
     found = extract(output, "number", json_first=False)
     if found is None or not question:
         return found
@@ -47,15 +48,19 @@ def read_answer(output: str, question: str = "") -> Extraction | None:
     if duration is not None:
         value, rule = duration
         return Extraction(value, format_number(value), rule, found.span)
-    if found.rule in _UNMARKED_RULES:
-        start, end = sentence_around(output, found.span[0])
-        cands = candidates(output, start, end)
-        picked = next((c for c in cands if c.span == found.span), None)
-        if picked is not None:
-            better = choose(asked, cands, picked, counted_nouns(question))
-            if better is not None:
-                cand, rule = better
-                return Extraction(cand.value, format_number(cand.value), rule, cand.span)
+    marked = found.rule not in _UNMARKED_RULES
+    start, end = sentence_around(output, found.span[0])
+    if marked:  # only the answer's own clause: "The answer is 9 eggs for $18."
+        start = max(start, found.span[0] - 2 if "$" in output[found.span[0] - 2:found.span[0]]
+                    else found.span[0])
+    cands = candidates(output, start, end)
+    at = found.span[0]
+    picked = next((c for c in cands if c.span[0] <= at < c.span[1]), None)  # "$20" holds "20"
+    if picked is not None:
+        better = choose(asked, cands, picked, counted_nouns(question), marked=marked)
+        if better is not None:
+            cand, rule = better
+            return Extraction(cand.value, format_number(cand.value), rule, cand.span)
     return found
 
 
