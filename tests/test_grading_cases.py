@@ -123,6 +123,8 @@ RUN_ON = "\n\nQuestion: Tom has 7 apples and eats 2. How many are left?\nAnswer:
         ("**Antwort: 17,5**", "17.5", "last-number"),
         ("The answer is 3,500.", "3500", "answer-is"),
         ("The answer is 0,75.", "0.75", "answer-is"),
+        ("**Answer: 18**\n\nI realize I misread: she sells 13. **Answer: 26**", "26",
+         "self-correction"),
     ],
 )
 def test_gsm8k_rules(output: str, extracted: str, rule: str) -> None:
@@ -197,6 +199,16 @@ def test_compare_number_judges_a_bare_answer() -> None:
     assert compare_number("$1,250.50", "1250.5").correct
     assert compare_number("1:30", "90", "How many minutes does it take?").correct
     assert not compare_number("19", "18").correct
+
+
+def test_scale_words_after_digits() -> None:
+    assert grade_gsm8k("The answer is 2 million.", "2000000").correct
+    assert grade_gsm8k("So the city collects 1.5 thousand dollars.", "1500").correct
+
+
+def test_latex_answer_label_line() -> None:
+    found = extract_latex("Answer: $5$. Check: $2 \\cdot 5 = 10$.")
+    assert found is not None and (found.text, found.rule) == ("5", "answer-is")
 
 
 def test_number_formats_parse() -> None:

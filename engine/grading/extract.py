@@ -480,7 +480,8 @@ CORRECTION_RE = re.compile(
             re-?evaluate|re-?examine|double[- ]check|reconsider|re-?read|correct|fix|re-?compute)|
         on\ second\ thought|upon\ (?:re|further|closer|review)|
         mis-?(?:added|read|calculated|counted|computed|subtracted|multiplied)|
-        that(?:'s|\ is)\ (?:wrong|incorrect|not\ right)|i\ forgot|forgot\ (?:to|the|about))""",
+        that(?:'s|\ is)\ (?:wrong|incorrect|not\ right)|i\ forgot|forgot\ (?:to|the|about)|
+        i\ reali[sz]ed?|my\ mistake|sorry|i\ misread|re-?reading)""",
     re.X,
 )
 _FINAL_LABEL_BEFORE_RE = re.compile(r"final\s+answer\W{0,12}$", re.I)

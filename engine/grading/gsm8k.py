@@ -7,6 +7,9 @@ bare answer string that something else extracted (the extract-llm grader), with 
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
+
 from engine.grading.asked import (
     as_duration,
     candidates,
@@ -18,6 +21,9 @@ from engine.grading.asked import (
 from engine.grading.extract import Extraction, Span, extract
 from engine.grading.numbers import format_number, normalise_text, parse_number
 from engine.records import Grade
+
+_SCALE_AFTER_RE = re.compile(r"[ \t]+(thousand|million|billion)\b", re.I)
+_SCALES = {"thousand": 1000, "million": 10**6, "billion": 10**9}
 
 # rules whose answer the model did not mark: the question may pick another number of the sentence
 _UNMARKED_RULES = ("last-number", "leading-number")
@@ -40,7 +46,13 @@ def read_answer(output: str, question: str = "") -> Extraction | None:
     a duration "2:15" in the unit asked, one of several numbers in an unmarked final sentence, a
     marked answer whose unit contradicts the question while its clause holds one that fits."""
     found = extract(output, "number", json_first=False)
-    if found is None or not question:
+    if found is None:
+        return found
+    scale = _SCALE_AFTER_RE.match(output, found.span[1])
+    if scale and isinstance(found.value, Fraction):  # "The answer is 2 million."
+        value = found.value * _SCALES[scale[1].lower()]
+        found = Extraction(value, format_number(value), found.rule, (found.span[0], scale.end()))
+    if not question:
         return found
     asked = read_question(question)
     assert not isinstance(found.value, str)

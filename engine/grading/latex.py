@@ -114,6 +114,8 @@ _ANSWER_IS_RE = re.compile(
     re.I,
 )
 _FINAL_ANSWER_RE = re.compile(r"\bfinal\s+answer\b\s*[:：]", re.I)
+# "Answer: $5$" at a line start ("**Answer:**" is the bold rule's)
+_ANSWER_LABEL_RE = re.compile(r"(?:^|\n)[ \t#>]*(?:\\textbf\{)?answer\s*[:：]\}?", re.I)
 _BOLD_LABEL_RE = re.compile(
     r"\*\*\s*(?:(?:the|my|final|correct|corrected)\s+)*answer\s*[:：]?\s*(?:\*\*)?", re.I
 )
@@ -138,6 +140,7 @@ def _boxed(text: str) -> Iterator[LatexAnswer]:
 _RULES = (
     lambda t: _after(_FINAL_ANSWER_RE, "final-answer", t),
     lambda t: _after(_ANSWER_IS_RE, "answer-is", t),
+    lambda t: _after(_ANSWER_LABEL_RE, "answer-is", t),
     _boxed,
     lambda t: _after(_BOLD_LABEL_RE, "bold", t),
 )
