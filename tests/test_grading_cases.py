@@ -125,6 +125,12 @@ RUN_ON = "\n\nQuestion: Tom has 7 apples and eats 2. How many are left?\nAnswer:
         ("The answer is 0,75.", "0.75", "answer-is"),
         ("**Answer: 18**\n\nI realize I misread: she sells 13. **Answer: 26**", "26",
          "self-correction"),
+        # re-checked working with bold intermediate numbers does not replace the answer ...
+        ("**Answer: $18**\n\nLet me double-check: 9 × 2 = **18**, and feed costs **$5** a day"
+         " (16 - 3 - 4 = 9).", "18", "bold"),
+        # ... a bold number that ends the correction does
+        ("**Answer: $26**\n\nWait, I forgot the muffins: 16 - 3 - 4 = 9, so she makes **$18**.",
+         "18", "self-correction"),
     ],
 )
 def test_gsm8k_rules(output: str, extracted: str, rule: str) -> None:

@@ -484,6 +484,7 @@ CORRECTION_RE = re.compile(
         i\ reali[sz]ed?|my\ mistake|sorry|i\ misread|re-?reading)""",
     re.X,
 )
+_LABEL_BEFORE_RE = re.compile(r"answer\W{0,12}$", re.I)
 _FINAL_LABEL_BEFORE_RE = re.compile(r"final\s+answer\W{0,12}$", re.I)
 
 
@@ -505,6 +506,10 @@ def _later_correction(kind: Kind, text: str, first: Extraction,
                 text, max(0, frag.start - 40), frag.start
             ):
                 continue
+            if (found.rule == "bold"
+                    and not _LABEL_BEFORE_RE.search(text, max(0, frag.start - 40), frag.start)
+                    and _DIGIT_RE.search(text, found.span[1])):
+                continue  # a bare bold number in re-checked working, not the last word
             later.append(found)
     if not later:
         return None
