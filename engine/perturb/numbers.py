@@ -17,6 +17,7 @@ from fractions import Fraction
 
 from engine.data.embedded.templates import format_number
 from engine.perturb._solution import (
+    Op,
     Step,
     expr_with,
     parse_steps,
@@ -26,8 +27,14 @@ from engine.perturb._solution import (
     visible_equation_without_annotation,
 )
 from engine.perturb._template import reinstantiate, template_of
-from engine.perturb.registry import register
-from engine.perturb.text import IMPLIED, NUMBER_WORDS
+from engine.perturb.quantities import (
+    UnitLimit,
+    agree_article,
+    limit_for,
+    people_count_after,
+)
+from engine.perturb.registry import register, reject
+from engine.perturb.text import FEMALE_RECOGNISED, IMPLIED, MALE_RECOGNISED, NUMBER_WORDS
 from engine.records import Item
 
 __all__ = ["new_numbers"]
@@ -36,6 +43,14 @@ _QNUM_RE = re.compile(
     r"(?P<dollar>\$\s?)?(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
     r"(?P<pct>\s?(?:%|percent\b))?"
 )
+# A determiner before a count of people that points back at a group already counted.
+_BACK_REFERENCE = re.compile(r"\b(?:the|these|those|all|both|all\s+the|all\s+of\s+the|"
+                             r"each\s+of\s+the)\s+$", re.IGNORECASE)
+# Counts of people that leave someone out: "and his 3 friends", "3 of her friends", "4 others".
+_WITH_BEFORE = re.compile(r"\b(?:(?:and|with|plus)\s+(?:his|her|their|my|our|your)|with)\s+$",
+                          re.IGNORECASE)
+_OTHERS_AFTER = re.compile(r"\s+(?:of\s+(?:his|her|their|my|our|your)\b|other\b|others\b|more\s+"
+                           r"friends\b)", re.IGNORECASE)
 _UNIT_SUFFIXES = {"kg", "km", "cm", "mm", "ml", "mph", "lb", "lbs", "oz", "ft", "x", "g"}
 
 # Problems whose solution path can depend on comparing numbers; replaying annotations with new
@@ -61,6 +76,10 @@ class _QNum:
     commas: bool
     percent: bool
     fixed: bool
+    limit: UnitLimit | None = None  # what its unit allows (days per week <= 7...)
+    people: bool = False  # counts people ("3 friends")
+    age: bool = False
+    companions: bool = False  # people besides someone named: "Henry and his 3 friends"
 
 
 def _scan_question_numbers(text: str) -> list[_QNum]:
@@ -88,9 +107,30 @@ def _scan_question_numbers(text: str) -> list[_QNum]:
         if value in (0, 1, 2):
             fixed = True  # 2 is too often also implicit ("parents", "he and his wife")
         decimals = len(plain.split(".")[1]) if "." in plain else 0
-        found.append(_QNum(start, end, value, num, decimals, "," in num,
-                           m.group("pct") is not None, fixed))
+        percent = m.group("pct") is not None
+        limit = limit_for(text, start, end, percent=percent and value <= 100)
+        if limit is not None and not limit.low <= value <= limit.high:
+            fixed = True  # already outside what its unit allows: not ours to judge
+        people = people_count_after(text, end)
+        companions = people and bool(
+            _WITH_BEFORE.search(text[max(0, start - 24):m.start()])
+            or _OTHERS_AFTER.match(text[end:end + 40]))
+        if people and _BACK_REFERENCE.search(text[max(0, start - 16):m.start()]):
+            fixed = True  # "the 3 friends", "all 4 of them": a group counted before
+        found.append(_QNum(start, end, value, num, decimals, "," in num, percent, fixed,
+                           limit, people, limit is not None and limit.label == "age",
+                           companions))
+    names = _person_names(text)
+    if len(names) >= 2:
+        for q in found:
+            if q.people and q.value == len(names):
+                q.fixed = True  # "Mark, Susan and Bob ... 3 friends": counts the names
     return found
+
+
+def _person_names(text: str) -> set[str]:
+    return {w for w in re.findall(r"\b[A-Z][a-z]+\b", text)
+            if w in FEMALE_RECOGNISED or w in MALE_RECOGNISED}
 
 
 def _implied_values(text: str) -> set[Fraction]:
@@ -106,8 +146,12 @@ def _implied_values(text: str) -> set[Fraction]:
 
 def _candidates(q: _QNum) -> list[Fraction]:
     """New values of similar magnitude and the same kind (integer-ness, decimals, roundness,
-    and the same side of 1, so "1.25 times faster" never becomes "0.95 times faster")."""
-    return [c for c in _raw_candidates(q) if (c > 1) == (q.value > 1) and c > 0]
+    and the same side of 1, so "1.25 times faster" never becomes "0.95 times faster"), within
+    what the number's unit allows (`quantities.UNIT_LIMITS`: days per week <= 7...)."""
+    out = [c for c in _raw_candidates(q) if (c > 1) == (q.value > 1) and c > 0]
+    if q.limit is not None:
+        out = [c for c in out if q.limit.low <= c <= q.limit.high]
+    return out
 
 
 def _raw_candidates(q: _QNum) -> list[Fraction]:
@@ -177,6 +221,35 @@ def _derived_unchanged(qnums: Sequence[_QNum], used: set[Fraction], changeable: 
     return False
 
 
+def _implicit_count(qnums: Sequence[_QNum], used: set[Fraction], changeable: set[Fraction],
+                    plans: Sequence[Sequence[Op]], by_value: dict[Fraction, _QNum]) -> bool:
+    """True if a count of people besides someone ("and his 3 friends", "3 of her friends") would
+    change and also appears, one more or one less, as a constant of the solution or a number
+    that stays: "Henry and his 3 friends" solved with "56 / 4" (4 = 3 + Henry, used without an
+    annotation that says so)."""
+    counts = {v for v in used if by_value[v].companions}
+    if not counts:
+        return False
+    neighbours = {v + d for v in counts for d in (-1, 1)}
+    constants = {op[1] for ops in plans for op in ops if op[0] == "c"}
+    unchanged = {q.value for q in qnums} - used
+    return bool(neighbours & (constants | unchanged))
+
+
+def _ages_plausible(ages: Sequence[_QNum], mapping: dict[Fraction, Fraction]) -> bool:
+    """New ages keep their order, and a gap of 15 years or more (a parent and a child) stays
+    one: "Tom is 40 and his son 10" never becomes "Tom is 20 and his son 15"."""
+    for i, a in enumerate(ages):
+        for b in ages[i + 1:]:
+            old_a, old_b = a.value, b.value
+            new_a, new_b = mapping.get(old_a, old_a), mapping.get(old_b, old_b)
+            if (old_a < old_b) != (new_a < new_b) or (old_a > old_b) != (new_a > new_b):
+                return False
+            if abs(old_a - old_b) >= 15 and abs(new_a - new_b) < 15:
+                return False
+    return True
+
+
 def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item | None:
     """New question numbers with the gold recomputed by replaying the calculator annotations.
 
@@ -198,18 +271,24 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
     effort; the annotations and the gold are exact.
     """
     solution = item.solution or ""
-    if "####" not in solution or _BRANCH_WORDS.search(item.question):
-        return None
+    if "####" not in solution:
+        raise reject("no-solution")
+    if _BRANCH_WORDS.search(item.question):
+        raise reject("branching")
     steps = parse_steps(solution)
+    if steps is None:
+        raise reject("inexact-annotation")
     if not steps:
-        return None
+        raise reject("no-annotation")
     gold_text = solution.rpartition("####")[2].strip().replace(",", "")
     try:
         gold = Fraction(gold_text)
     except (ValueError, ZeroDivisionError):
-        return None
-    if gold != steps[-1].result or visible_equation_without_annotation(solution):
-        return None
+        raise reject("gold-not-a-number") from None
+    if gold != steps[-1].result:
+        raise reject("gold-not-last-step")
+    if visible_equation_without_annotation(solution):
+        raise reject("unannotated-arithmetic")
 
     qnums = _scan_question_numbers(item.question)
     implied = _implied_values(item.question)
@@ -226,17 +305,20 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
 
     planned = plan_steps(steps, changeable, percent_values, constants)
     if planned is None:
-        return None
+        raise reject("untraceable-operand")
     plans, used = planned
     if not used:
-        return None  # no question number feeds the computation
+        raise reject("no-changeable-number")  # no question number feeds the computation
+    if _implicit_count(qnums, used, changeable, plans, by_value):
+        raise reject("implicit-count")
     if _derived_unchanged(qnums, used, changeable, steps):
-        return None
+        raise reject("derived-number")
     results = {s.result for s in steps}
     options = {v: [c for c in _candidates(by_value[v]) if c not in constants and c not in results]
                for v in sorted(used)}
     if not all(options.values()):
-        return None
+        raise reject("no-candidate-value")
+    ages = [q for q in qnums if q.age]
     for _ in range(attempts):
         mapping: dict[Fraction, Fraction] = {}
         for value, choices in options.items():
@@ -256,14 +338,19 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
         new_gold_value = new_steps[-1][1]
         if gold.denominator == 1 and new_gold_value.denominator != 1:
             continue
+        if gold >= 0 > new_gold_value:
+            continue
+        if not _ages_plausible(ages, mapping):
+            continue
         # Only the numbers the computation uses change; the rest of the problem stays put.
         used_map = mapping
         pieces: list[str] = []
         last = 0
         for q in qnums:
             if q.value in used_map and not q.fixed:
-                pieces.append(item.question[last:q.start])
-                pieces.append(_format_like(q, used_map[q.value]))
+                new_text = _format_like(q, used_map[q.value])
+                pieces.append(agree_article(item.question[last:q.start], new_text))
+                pieces.append(new_text)
                 last = q.end
         pieces.append(item.question[last:])
         question = "".join(pieces)
@@ -287,15 +374,38 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
         }
         return replace(item, question=question, gold=new_gold, solution=new_solution,
                        perturbation_params=params)
-    return None
+    raise reject("no-valid-replay")
 
 
+
+
+_REASONS = {
+    "no-solution": "no worked solution with a '#### N' line",
+    "branching": "the solution path may depend on comparing numbers (cheaper, enough, if ... more)",
+    "inexact-annotation": "an annotation does not evaluate exactly to its stated result",
+    "no-annotation": "the solution has no <<expr=result>> annotation",
+    "gold-not-a-number": "the '#### N' gold is not a number",
+    "gold-not-last-step": "the gold is not the last annotation's result",
+    "unannotated-arithmetic": "the solution shows 'a op b = c' arithmetic with no annotation",
+    "untraceable-operand": "an annotation operand comes from no question number, earlier result "
+                           "or implied constant, or from two of them",
+    "no-changeable-number": "no question number that may change feeds the computation",
+    "implicit-count": "a count of people that would change is also used, one more or one less, "
+                      "without an annotation (\"he and his 3 friends\" -> 4)",
+    "derived-number": "a number left in the question looks computed from one that changes",
+    "no-candidate-value": "a number has no new value of its kind within its unit's limits",
+    "no-valid-replay": "200 draws gave no replay that stays integer, same-signed and plausible",
+    "no-template": "an embedded item whose template gives nothing new",
+}
 
 
 @register("numbers", description="new numbers; gold recomputed by replaying the worked solution "
-          "(GSM8K annotations) or the template (embedded)", changes_gold=True)
+          "(GSM8K annotations) or the template (embedded)", changes_gold=True, reasons=_REASONS)
 def new_numbers(item: Item, rng: random.Random) -> Item | None:
     """New numbers for an embedded template item or a GSM8K item with an annotated solution."""
     if template_of(item) is not None:
-        return reinstantiate(item, rng, keep_names=True)
+        variant = reinstantiate(item, rng, keep_names=True)
+        if variant is None:
+            raise reject("no-template")
+        return variant
     return _numbers_gsm8k(item, rng)
