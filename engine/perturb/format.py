@@ -82,8 +82,11 @@ def surface_noise(item: Item, rng: random.Random) -> Item | None:
     details: dict[str, Any] = {}
     if "typos" in ops:
         names = FEMALE_RECOGNISED | MALE_RECOGNISED
+        # Names and other proper nouns ("Rosie", "Wednesday": capitalised, and no lower-case
+        # word) keep their spelling.
         words = [m for m in re.finditer(r"\b[A-Za-z]{5,}\b", text)
-                 if m.group(0).lower() not in _PROTECTED_WORDS and m.group(0) not in names]
+                 if m.group(0).lower() not in _PROTECTED_WORDS and m.group(0) not in names
+                 and not (m.group(0)[0].isupper() and not is_word(m.group(0)))]
         if words:
             chosen = sorted(rng.sample(words, k=min(len(words), rng.choice((1, 2)))),
                             key=lambda m: m.start())

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from itertools import pairwise
 
 from engine.data.embedded.templates import format_number
 from engine.perturb._solution import (
@@ -51,6 +52,8 @@ _WITH_BEFORE = re.compile(r"\b(?:(?:and|with|plus)\s+(?:his|her|their|my|our|you
                           re.IGNORECASE)
 _OTHERS_AFTER = re.compile(r"\s+(?:of\s+(?:his|her|their|my|our|your)\b|other\b|others\b|more\s+"
                            r"friends\b)", re.IGNORECASE)
+_CLOCK_AFTER = re.compile(r"\s?(?:[ap]\.\s?m\b\.?|[ap]m\b|o['’]clock\b|noon\b|midnight\b)",
+                          re.IGNORECASE)
 _UNIT_SUFFIXES = {"kg", "km", "cm", "mm", "ml", "mph", "lb", "lbs", "oz", "ft", "x", "g"}
 
 # Problems whose solution path can depend on comparing numbers; replaying annotations with new
@@ -95,6 +98,8 @@ def _scan_question_numbers(text: str) -> list[_QNum]:
             fixed = True
         if after in (":", "/") or re.match(r"-\d", after2) or re.match(r"\.\d", after2):
             fixed = True
+        if _CLOCK_AFTER.match(text[end:end + 10]):
+            fixed = True  # a clock time: "8 a.m.", "5 pm", "7 o'clock"
         if after.isalpha():
             word = re.match(r"[A-Za-z]+", text[end:])
             suffix = word.group(0).lower() if word else ""
@@ -236,16 +241,21 @@ def _implicit_count(qnums: Sequence[_QNum], used: set[Fraction], changeable: set
     return bool(neighbours & (constants | unchanged))
 
 
-def _ages_plausible(ages: Sequence[_QNum], mapping: dict[Fraction, Fraction]) -> bool:
-    """New ages keep their order, and a gap of 15 years or more (a parent and a child) stays
-    one: "Tom is 40 and his son 10" never becomes "Tom is 20 and his son 15"."""
+def _order_kept(mapping: dict[Fraction, Fraction], others: set[Fraction]) -> bool:
+    """True if the new numbers keep the order of the old ones among themselves and against the
+    question's numbers that stay: "starts with 47 WPM ... has increased to 52 WPM" never reads
+    "starts with 55 ... increased to 45"."""
+    pairs = sorted([*mapping.items(), *((v, v) for v in others - set(mapping))])
+    return all(a[1] < b[1] for a, b in pairwise(pairs))
+
+
+def _age_gaps_kept(ages: Sequence[_QNum], mapping: dict[Fraction, Fraction]) -> bool:
+    """A gap of 15 years or more between two ages (a parent and a child) stays one: "Tom is 40
+    and his son 10" never becomes "Tom is 30 and his son 20"."""
     for i, a in enumerate(ages):
         for b in ages[i + 1:]:
-            old_a, old_b = a.value, b.value
-            new_a, new_b = mapping.get(old_a, old_a), mapping.get(old_b, old_b)
-            if (old_a < old_b) != (new_a < new_b) or (old_a > old_b) != (new_a > new_b):
-                return False
-            if abs(old_a - old_b) >= 15 and abs(new_a - new_b) < 15:
+            new_a, new_b = mapping.get(a.value, a.value), mapping.get(b.value, b.value)
+            if abs(a.value - b.value) >= 15 and abs(new_a - new_b) < 15:
                 return False
     return True
 
@@ -261,13 +271,23 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
     integer or the same decimals, the same roundness and side of 1, a similar magnitude;
     percentages stay percentages (their factors p/100, 1 - p/100, 1 + p/100 follow).
 
+    Also left alone: clock times ("8 a.m."), numbers already outside what their unit allows,
+    counts of people that point back at a group ("the 3 friends", "all 4 of them") or that
+    equal the number of names in the problem. New values stay within their unit's limits
+    (`quantities.UNIT_LIMITS`: days per week <= 7, hours per day <= 24, weeks per year <= 52,
+    shares <= 100%, ages <= 100...), keep the order of the question's numbers (so "starts at
+    47 ... increased to 52" stays an increase) and parent-child age gaps, and the article
+    before a new number agrees with it ("an 8 foot pool").
+
     Emitted only if: every annotation evaluates exactly to its stated result; the gold equals
     the last annotation's result; every annotation operand is traced to an earlier result, a
     question number, a percentage factor or an implied constant, without ambiguity; no visible
     'a op b = c' arithmetic lacks an annotation; no number left in the question looks derived
     from a changed one; the problem has no branching words ("cheaper", "enough", "which one",
-    "if ... more than 5"...); and every recomputed result keeps its sign, stays an integer where
-    it was one and a short decimal otherwise. The visible solution text is rewritten best
+    "if ... more than 5"...); no count of companions ("and his 3 friends") would change while
+    the solution uses it one more or less as a constant; and every recomputed result keeps its
+    sign, stays an integer where it was one and a short decimal otherwise. Why not: the reason
+    codes in `_REASONS`, raised with `reject`. The visible solution text is rewritten best
     effort; the annotations and the gold are exact.
     """
     solution = item.solution or ""
@@ -319,6 +339,7 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
     if not all(options.values()):
         raise reject("no-candidate-value")
     ages = [q for q in qnums if q.age]
+    question_values = {q.value for q in qnums}
     for _ in range(attempts):
         mapping: dict[Fraction, Fraction] = {}
         for value, choices in options.items():
@@ -340,7 +361,7 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
             continue
         if gold >= 0 > new_gold_value:
             continue
-        if not _ages_plausible(ages, mapping):
+        if not _order_kept(mapping, question_values) or not _age_gaps_kept(ages, mapping):
             continue
         # Only the numbers the computation uses change; the rest of the problem stays put.
         used_map = mapping
