@@ -155,6 +155,29 @@ def test_numbers_articles_agree_for_every_item_and_seed(all_variants) -> None:
     assert not bad, bad[:10]
 
 
+def test_numbers_keep_their_order_for_every_item_and_seed(all_variants) -> None:
+    # gsm8k-test-588: "starts with 47 words per minute ... increased to 52 WPM" read
+    # "starts with 55 ... increased to 45" on main.
+    bad = []
+    for original, variant in all_variants["numbers"]:
+        pairs = [(Fraction(o.group(0).replace(",", "")), Fraction(n.group(0).replace(",", "")))
+                 for o, n in _aligned(original.question, variant.question)]
+        for a, b in ((a, b) for a in pairs for b in pairs if a[0] < b[0]):
+            if not a[1] < b[1]:
+                bad.append(f"{variant.item_id}: {a[0]}<{b[0]} became {a[1]}, {b[1]}")
+    assert not bad, bad[:10]
+
+
+def test_clock_times_stay_for_every_item_and_seed(all_variants) -> None:
+    # gsm8k-test-292 "works between 8 a.m. and 11 a.m." read "between 9 a.m. and 13 a.m." on main.
+    clock = re.compile(r"\s?(?:a\.m\.|p\.m\.|am\b|pm\b|o'clock)", re.IGNORECASE)
+    bad = [f"{v.item_id}: {o.group(0)} -> {n.group(0)}"
+           for original, v in all_variants["numbers"]
+           for o, n in _aligned(original.question, v.question)
+           if clock.match(original.question, o.end()) and o.group(0) != n.group(0)]
+    assert not bad, bad[:10]
+
+
 def test_the_3_friends_counted_by_name_stay_3(gsm8k: dict[str, Item]) -> None:
     # "Mark ... Susan ... their friend Bob ... the average weight of the 3 friends": the 3 is
     # the three names; "the 5 friends" made the gold (540 / 5) wrong.
@@ -323,6 +346,16 @@ def test_no_typo_is_a_dictionary_word_for_every_item_and_seed(all_variants) -> N
              for t in v.perturbation_params["format"].get("typos", [])]
     assert len(typos) > 2500
     bad = [(i, t) for i, t in typos if t["typo"].lower() in words | number_words]
+    assert not bad, bad[:10]
+
+
+def test_typos_leave_names_and_proper_nouns_alone(all_variants) -> None:
+    # gsm8k-test-123 "Rosie" read "Roeie" on main; a capitalised word that is no lower-case
+    # word is a name or a place.
+    words = english_words()
+    bad = [(v.item_id, t) for _, v in all_variants["format"]
+           for t in v.perturbation_params["format"].get("typos", [])
+           if t["word"][0].isupper() and t["word"].lower() not in words]
     assert not bad, bad[:10]
 
 
