@@ -178,6 +178,28 @@ def test_clock_times_stay_for_every_item_and_seed(all_variants) -> None:
     assert not bad, bad[:10]
 
 
+@pytest.mark.parametrize(("item_id", "kept"), [
+    ("gsm8k-test-1213", "For 11 months"),  # "... paid on the twelfth month" (main: 14 months)
+    ("gsm8k-test-497", "for 14 days"),     # "... during these two weeks" (main: 13 days)
+])
+def test_numbers_tied_to_words_stay(gsm8k, item_id: str, kept: str) -> None:
+    made = _variants(gsm8k[item_id], "numbers", range(30))
+    assert made
+    for variant in made:
+        assert kept in variant.question, variant.question
+
+
+def test_a_percentage_of_a_whole_stays_at_most_100(gsm8k, all_variants) -> None:
+    # gsm8k-test-1239 "what percentage of their day ... is spent cleaning" read 350% on main.
+    asked = re.compile(r"\bwhat (?:percent|percentage)\b", re.IGNORECASE)
+    bad = [f"{v.item_id}: {v.gold}" for original, v in all_variants["numbers"]
+           if asked.search(original.question) and Fraction(original.gold) <= 100
+           and Fraction(v.gold) > 100]
+    bad += [f"{v.item_id}: {v.gold}" for v in _variants(gsm8k["gsm8k-test-1239"], "numbers",
+                                                         range(40)) if Fraction(v.gold) > 100]
+    assert not bad, bad[:10]
+
+
 def test_the_3_friends_counted_by_name_stay_3(gsm8k: dict[str, Item]) -> None:
     # "Mark ... Susan ... their friend Bob ... the average weight of the 3 friends": the 3 is
     # the three names; "the 5 friends" made the gold (540 / 5) wrong.

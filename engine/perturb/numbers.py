@@ -130,7 +130,52 @@ def _scan_question_numbers(text: str) -> list[_QNum]:
         for q in found:
             if q.people and q.value == len(names):
                 q.fixed = True  # "Mark, Susan and Bob ... 3 friends": counts the names
+    _fix_calendar_links(text, found)
     return found
+
+
+_ORDINAL_WORDS = {w: i for i, w in enumerate((
+    "zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
+    "ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth",
+    "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth"))}
+_ORDINAL_RE = re.compile(r"\b(?:(\d+)(?:st|nd|rd|th)|([a-z]+))\b", re.IGNORECASE)
+_AMOUNT_UNIT_RE = re.compile(r"\b(?:(\d+(?:\.\d+)?)|([a-z]+))[\s-]+([a-z]+)\b", re.IGNORECASE)
+
+
+def _fix_calendar_links(text: str, found: list[_QNum]) -> None:
+    """Fix numbers tied to words that will not change with them.
+
+    An ordinal k ("the twelfth month", "the 3rd floor") keeps the numbers k and k - 1 ("for 11
+    months ... on the twelfth month"). An amount in a unit that converts ("two weeks", "3
+    hours") keeps a number equal to it in the smaller unit ("for 14 days ... these two weeks",
+    "3 hours ... 180 minutes"), and a digit amount stays with it.
+    """
+    by_value: dict[Fraction, list[_QNum]] = {}
+    for q in found:
+        by_value.setdefault(q.value, []).append(q)
+    for m in _ORDINAL_RE.finditer(text):
+        k = int(m.group(1)) if m.group(1) else _ORDINAL_WORDS.get(m.group(2).lower())
+        if k is None or k < 3:
+            continue
+        for q in by_value.get(Fraction(k), []) + by_value.get(Fraction(k - 1), []):
+            q.fixed = True
+    for m in _AMOUNT_UNIT_RE.finditer(text):
+        amount_text, word, unit = m.group(1), m.group(2), m.group(3).lower()
+        if unit not in IMPLIED:
+            continue
+        if amount_text is not None:
+            amount = Fraction(amount_text)
+        elif word is not None and word.lower() in NUMBER_WORDS:
+            amount = Fraction(NUMBER_WORDS[word.lower()])
+        else:
+            continue
+        for factor in IMPLIED[unit]:
+            tied = by_value.get(amount * factor, [])
+            if tied and amount * factor != amount:
+                for q in tied:
+                    q.fixed = True
+                for q in by_value.get(amount, []) if amount_text is not None else []:
+                    q.fixed = True
 
 
 def _person_names(text: str) -> set[str]:
@@ -241,6 +286,18 @@ def _implicit_count(qnums: Sequence[_QNum], used: set[Fraction], changeable: set
     return bool(neighbours & (constants | unchanged))
 
 
+_SHARE_RE = re.compile(r"\bwhat\s+(?:(percent|percentage)|(fraction|proportion|share))\b",
+                       re.IGNORECASE)
+
+
+def _share_asked(question: str) -> Fraction | None:
+    """100 if the question asks for a percentage, 1 for a fraction or share, else None."""
+    m = _SHARE_RE.search(question)
+    if m is None:
+        return None
+    return Fraction(100) if m.group(1) else Fraction(1)
+
+
 def _order_kept(mapping: dict[Fraction, Fraction], others: set[Fraction]) -> bool:
     """True if the new numbers keep the order of the old ones among themselves and against the
     question's numbers that stay: "starts with 47 WPM ... has increased to 52 WPM" never reads
@@ -271,7 +328,9 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
     integer or the same decimals, the same roundness and side of 1, a similar magnitude;
     percentages stay percentages (their factors p/100, 1 - p/100, 1 + p/100 follow).
 
-    Also left alone: clock times ("8 a.m."), numbers already outside what their unit allows,
+    Also left alone: clock times ("8 a.m."), numbers tied to an ordinal or a converted amount
+    ("11 months ... the twelfth month", "14 days ... two weeks"), numbers already outside
+    what their unit allows,
     counts of people that point back at a group ("the 3 friends", "all 4 of them") or that
     equal the number of names in the problem. New values stay within their unit's limits
     (`quantities.UNIT_LIMITS`: days per week <= 7, hours per day <= 24, weeks per year <= 52,
@@ -286,7 +345,8 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
     from a changed one; the problem has no branching words ("cheaper", "enough", "which one",
     "if ... more than 5"...); no count of companions ("and his 3 friends") would change while
     the solution uses it one more or less as a constant; and every recomputed result keeps its
-    sign, stays an integer where it was one and a short decimal otherwise. Why not: the reason
+    sign, stays an integer where it was one and a short decimal otherwise, and an asked
+    percentage of a whole stays at most 100. Why not: the reason
     codes in `_REASONS`, raised with `reject`. The visible solution text is rewritten best
     effort; the annotations and the gold are exact.
     """
@@ -339,6 +399,7 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
     if not all(options.values()):
         raise reject("no-candidate-value")
     ages = [q for q in qnums if q.age]
+    share = _share_asked(item.question)
     question_values = {q.value for q in qnums}
     for _ in range(attempts):
         mapping: dict[Fraction, Fraction] = {}
@@ -361,6 +422,8 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
             continue
         if gold >= 0 > new_gold_value:
             continue
+        if share and gold <= share < new_gold_value:
+            continue  # "what percentage of their day" cannot become 350%
         if not _order_kept(mapping, question_values) or not _age_gaps_kept(ages, mapping):
             continue
         # Only the numbers the computation uses change; the rest of the problem stays put.
