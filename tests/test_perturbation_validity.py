@@ -200,6 +200,29 @@ def test_a_percentage_of_a_whole_stays_at_most_100(gsm8k, all_variants) -> None:
     assert not bad, bad[:10]
 
 
+def test_a_result_carried_on_outside_the_annotations_gives_no_wrong_gold(gsm8k) -> None:
+    # gsm8k-test-358: "4 * 25 = <<4*25=100>>100 cents. Since 100 cents = $1 ... $5 - $1": on
+    # main the 25 cents changed and the gold stayed 20 (the $1 was replayed as a constant).
+    item = gsm8k["gsm8k-test-358"]
+    for variant in _variants(item, "numbers"):
+        m = re.search(r"\$(\d+) as pocket money.*?(\d+) lollipops worth (\d+) cents.*?for (\d+) "
+                      r"days", variant.question)
+        assert m is not None
+        money, pops, cents, days = (Fraction(g) for g in m.groups())
+        assert Fraction(variant.gold) == (money - pops * cents / 100) * days, variant.question
+    assert attempt(item, ["numbers"], 0).reason == "unused-result"
+
+
+def test_people_stay_at_most_7_feet_tall(gsm8k, all_variants) -> None:
+    # gsm8k-test-1157 "If Isabel is 7 feet tall" read "9 feet tall" on main.
+    tall = re.compile(r"\b(?:[A-Z][a-z]+|[Hh]e|[Ss]he) (?:is|was) (\d+) (?:feet|foot) tall")
+    made = [v for _, v in all_variants["numbers"]] + _variants(gsm8k["gsm8k-test-1157"],
+                                                                 "numbers")
+    bad = [f"{v.item_id}: {m.group(0)}" for v in made for m in tall.finditer(v.question)
+           if int(m.group(1)) > 7]
+    assert not bad, bad[:10]
+
+
 def test_the_3_friends_counted_by_name_stay_3(gsm8k: dict[str, Item]) -> None:
     # "Mark ... Susan ... their friend Bob ... the average weight of the 3 friends": the 3 is
     # the three names; "the 5 friends" made the gold (540 / 5) wrong.

@@ -271,6 +271,26 @@ def _derived_unchanged(qnums: Sequence[_QNum], used: set[Fraction], changeable: 
     return False
 
 
+def _dangling_step(plans: Sequence[Sequence[Op]]) -> bool:
+    """True if a step that depends on a question number gives a result no later step uses.
+
+    Such a result was carried on outside the annotations ("4 * 25 = 100 cents. Since 100 cents
+    = $1 ... $5 - $1"), so replaying the annotations would keep the old value downstream.
+    """
+    depends: list[bool] = []
+    consumed: set[int] = set()
+    for ops in plans:
+        dep = False
+        for op in ops:
+            if op[0] in ("q", "a"):
+                dep = True
+            elif op[0] == "r":
+                consumed.update(op[1])
+                dep = dep or any(depends[j] for j in op[1])
+        depends.append(dep)
+    return any(dep and i not in consumed for i, dep in enumerate(depends[:-1]))
+
+
 def _implicit_count(qnums: Sequence[_QNum], used: set[Fraction], changeable: set[Fraction],
                     plans: Sequence[Sequence[Op]], by_value: dict[Fraction, _QNum]) -> bool:
     """True if a count of people besides someone ("and his 3 friends", "3 of her friends") would
@@ -389,6 +409,8 @@ def _numbers_gsm8k(item: Item, rng: random.Random, attempts: int = 200) -> Item 
     plans, used = planned
     if not used:
         raise reject("no-changeable-number")  # no question number feeds the computation
+    if _dangling_step(plans):
+        raise reject("unused-result")
     if _implicit_count(qnums, used, changeable, plans, by_value):
         raise reject("implicit-count")
     if _derived_unchanged(qnums, used, changeable, steps):
@@ -474,6 +496,8 @@ _REASONS = {
     "untraceable-operand": "an annotation operand comes from no question number, earlier result "
                            "or implied constant, or from two of them",
     "no-changeable-number": "no question number that may change feeds the computation",
+    "unused-result": "a step that depends on a question number gives a result no later step "
+                     "uses (carried on outside the annotations: 100 cents -> $1)",
     "implicit-count": "a count of people that would change is also used, one more or one less, "
                       "without an annotation (\"he and his 3 friends\" -> 4)",
     "derived-number": "a number left in the question looks computed from one that changes",

@@ -80,6 +80,13 @@ UNIT_LIMITS: tuple[UnitLimit, ...] = (
     _limit("age", r"(?:st|nd|rd|th)?\s+birthday\b", 1, 100),
 )
 
+# A person's height: "Isabel is 7 feet tall" stays at most 7 feet (84 inches).
+_PERSON_BEFORE = re.compile(r"(?:\b[A-Z][a-z]+|\b[Hh]e|\b[Ss]he|\bwho)\s+(?:is|was|stands|measures|"
+                            r"grew\s+to)\s+$")
+_PERSON_HEIGHTS = (
+    _limit("a person's height", rf"{_GAP}(?:feet|foot|ft){_GAP}tall\b", 1, 7),
+    _limit("a person's height", rf"{_GAP}inches{_GAP}tall\b", 12, 84),
+)
 _AGE_BEFORE = re.compile(r"\b(?:aged?|age\s+of|ages\s+of)\s+$", re.IGNORECASE)
 _PERCENT_SHARE = UnitLimit("percentage", re.compile(r""), Fraction(0), Fraction(100))
 
@@ -95,6 +102,10 @@ def limit_for(text: str, start: int, end: int, percent: bool = False) -> UnitLim
             return row
     if _AGE_BEFORE.search(text[max(0, start - 12):start]):
         return _limit("age", "", 1, 100)
+    if _PERSON_BEFORE.search(text[max(0, start - 30):start]):
+        for row in _PERSON_HEIGHTS:
+            if row.after.match(after):
+                return row
     if percent:
         return _PERCENT_SHARE
     return None
