@@ -14,17 +14,31 @@ them. Importing this package registers every built-in, in the order users see th
 # isort: off
 from engine.perturb import numbers, names, irrelevant, reorder, format, symbolic  # noqa: F401
 # isort: on
-from engine.perturb.compose import numbers_coverage, parse_perturb_spec, perturb, variant_id
-from engine.perturb.registry import PERTURBATIONS, Perturbation, register
+from engine.perturb.compose import (
+    Attempt,
+    attempt,
+    numbers_coverage,
+    parse_perturb_spec,
+    perturb,
+    variant_id,
+)
+from engine.perturb.registry import PERTURBATIONS, Perturbation, Rejected, register, reject
+from engine.perturb.stats import PerturbationStats, perturbation_stats
 from engine.perturb.text import split_sentences
 
 __all__ = [
     "PERTURBATIONS",
+    "Attempt",
     "Perturbation",
+    "PerturbationStats",
+    "Rejected",
+    "attempt",
     "numbers_coverage",
     "parse_perturb_spec",
     "perturb",
+    "perturbation_stats",
     "register",
+    "reject",
     "split_sentences",
     "variant_id",
 ]

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.data.embedded.templates import EvalError, stable_int
 from engine.errors import PerturbationError
 from engine.perturb._template import template_of
-from engine.perturb.registry import PERTURBATIONS, get
+from engine.perturb.registry import PERTURBATIONS, Rejected, get
 from engine.records import Item
 
-__all__ = ["numbers_coverage", "parse_perturb_spec", "perturb", "variant_id"]
+__all__ = ["Attempt", "attempt", "numbers_coverage", "parse_perturb_spec", "perturb",
+           "variant_id"]
 
 # Steps that rebuild an embedded item's text from its template (discarding earlier text edits).
 _REBUILDS = {"numbers", "symbolic"}
@@ -74,8 +75,22 @@ def _step_rng(seed: int, item_id: str, index: int, name: str) -> random.Random:
     return random.Random(stable_int("perturb", seed, item_id, index, name))
 
 
-def perturb(item: Item, names: Sequence[str], seed: int) -> Item | None:
-    """Apply perturbations in order; None if any step cannot produce a valid variant.
+@dataclass(frozen=True)
+class Attempt:
+    """What applying a chain to one item gave: the variant, or the step and reason it failed.
+
+    `reason` is a code the step's module registered (`Perturbation.reasons`), "none" for a step
+    that returned None without one, "rebuild-after-edit" for a template rebuild after a text
+    edit, or "error:<exception>" for a malformed item the step could not read.
+    """
+
+    variant: Item | None
+    step: str | None = None
+    reason: str | None = None
+
+
+def attempt(item: Item, names: Sequence[str], seed: int) -> Attempt:
+    """Apply perturbations in order; the variant, or which step rejected the item and why.
 
     The variant's `original_id` is `item.item_id`, `perturbation` the '+'-joined names,
     `perturbation_params` {step name: what it changed}. Never raises for odd items; raises
@@ -90,23 +105,33 @@ def perturb(item: Item, names: Sequence[str], seed: int) -> Item | None:
     for index, name in enumerate(names):
         if (name in _REBUILDS and template_of(current) is not None
                 and not set(names[:index]) <= _REBUILD_SAFE_BEFORE):
-            return None
+            return Attempt(None, name, "rebuild-after-edit")
         try:
             out = get(name).fn(current, _step_rng(seed, item.item_id, index, name))
-        except (ValueError, ArithmeticError, KeyError, IndexError, EvalError):
-            return None  # a malformed item: no variant rather than a crash
+        except Rejected as rejected:
+            return Attempt(None, name, rejected.code)
+        except (ValueError, ArithmeticError, KeyError, IndexError, EvalError) as exc:
+            # a malformed item: no variant rather than a crash
+            return Attempt(None, name, f"error:{type(exc).__name__}")
         if out is None:
-            return None
+            return Attempt(None, name, "none")
         params[name] = out.perturbation_params
         current = out
-    return replace(
+    return Attempt(replace(
         current,
         item_id=variant_id(item.item_id, names, seed),
         original_id=item.item_id,
         perturbation="+".join(names),
         perturbation_seed=seed,
         perturbation_params=params,
-    )
+    ))
+
+
+def perturb(item: Item, names: Sequence[str], seed: int) -> Item | None:
+    """Apply perturbations in order; None if any step cannot produce a valid variant (see
+    `attempt` for why). Raises PerturbationError (a ValueError) for no, unknown or repeated
+    names."""
+    return attempt(item, names, seed).variant
 
 
 def numbers_coverage(items: Iterable[Item], seed: int = 0) -> tuple[int, int]:

@@ -1,5 +1,10 @@
 """`format`: surface noise: doubled spaces, line breaks, letter case, a few keyboard typos in
-long words; digits, number words and names are never touched; gold unchanged."""
+long words; digits, number words and names are never touched; gold unchanged.
+
+A typo is never another English word or a number word ("spends" -> "sends" changes the problem,
+"There" -> "Three" adds a number): each is checked against the shipped word list
+(`engine.perturb.words`) and drawn again, up to 10 times, before that word is left alone.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from engine.perturb.registry import register
+from engine.perturb.registry import register, reject
 from engine.perturb.text import (
     FEMALE_RECOGNISED,
     IMPLIED,
@@ -16,6 +21,7 @@ from engine.perturb.text import (
     NUMBER_WORDS,
     split_sentences,
 )
+from engine.perturb.words import is_word
 from engine.records import Item
 
 __all__ = ["surface_noise"]
@@ -32,6 +38,27 @@ _PROTECTED_WORDS = set(NUMBER_WORDS) | set(IMPLIED) | {
 }
 
 
+_ORDINALS = {"first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+             "tenth", "eleventh", "twelfth", "twentieth", "hundredth", "thousandth", "dozen",
+             "dozens", "zero", "none", "nil", "twice", "thrice", "triple", "double"}
+_TYPO_TRIES = 10
+
+
+def is_real_word(text: str) -> bool:
+    """True if a typo would read as a word: an English word, a number word or an ordinal."""
+    low = text.lower()
+    return is_word(low) or low in NUMBER_WORDS or low in IMPLIED or low in _ORDINALS
+
+
+def _real_typo(word: str, rng: random.Random) -> str | None:
+    """A typo of `word` that spells no real word; None after `_TYPO_TRIES` draws."""
+    for _ in range(_TYPO_TRIES):
+        new = _typo(word, rng)
+        if new != word and not is_real_word(new):
+            return new
+    return None
+
+
 def _typo(word: str, rng: random.Random) -> str:
     kind = rng.choice(("swap", "neighbour", "drop"))
     i = rng.randrange(1, len(word) - 2)
@@ -45,7 +72,7 @@ def _typo(word: str, rng: random.Random) -> str:
 
 
 @register("format", description="spacing, line breaks, letter case and a few typos; numbers "
-          "untouched")
+          "untouched", reasons={"no-change": "none of the drawn edits applies to the question"})
 def surface_noise(item: Item, rng: random.Random) -> Item | None:
     """Surface noise that a reader ignores; digits and number words are never touched."""
     ops = rng.sample(["spaces", "newlines", "case", "typos"], k=rng.choice((2, 3)))
@@ -55,20 +82,28 @@ def surface_noise(item: Item, rng: random.Random) -> Item | None:
     details: dict[str, Any] = {}
     if "typos" in ops:
         names = FEMALE_RECOGNISED | MALE_RECOGNISED
+        # Names and other proper nouns ("Rosie", "Wednesday": capitalised, and no lower-case
+        # word) keep their spelling.
         words = [m for m in re.finditer(r"\b[A-Za-z]{5,}\b", text)
-                 if m.group(0).lower() not in _PROTECTED_WORDS and m.group(0) not in names]
+                 if m.group(0).lower() not in _PROTECTED_WORDS and m.group(0) not in names
+                 and not (m.group(0)[0].isupper() and not is_word(m.group(0)))]
         if words:
             chosen = sorted(rng.sample(words, k=min(len(words), rng.choice((1, 2)))),
                             key=lambda m: m.start())
             typos = []
             pieces, last = [], 0
             for m in chosen:
-                new = _typo(m.group(0), rng)
+                new = _real_typo(m.group(0), rng)
+                if new is None:
+                    continue  # every typo drawn spelled a word: leave this one alone
                 typos.append({"word": m.group(0), "typo": new})
                 pieces += [text[last:m.start()], new]
                 last = m.end()
             text = "".join([*pieces, text[last:]])
-            details["typos"] = typos
+            if typos:
+                details["typos"] = typos
+            else:
+                ops.remove("typos")
         else:
             ops.remove("typos")
     if "spaces" in ops:
@@ -99,5 +134,5 @@ def surface_noise(item: Item, rng: random.Random) -> Item | None:
             else:
                 ops.remove("case")
     if not ops or text == item.question:
-        return None
+        raise reject("no-change")
     return replace(item, question=text, perturbation_params={"ops": ops, **details})

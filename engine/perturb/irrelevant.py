@@ -8,7 +8,7 @@ import re
 from dataclasses import replace
 from fractions import Fraction
 
-from engine.perturb.registry import register
+from engine.perturb.registry import register, reject
 from engine.perturb.text import numbers_in, question_index, sentence_spans
 from engine.records import Item
 
@@ -40,13 +40,15 @@ _IRRELEVANT: tuple[tuple[str, frozenset[str]], ...] = tuple(
 
 
 @register("irrelevant", description="an irrelevant sentence with a number inserted before the "
-          "question (GSM-NoOp style)")
+          "question (GSM-NoOp style)",
+          reasons={"topic-clash": "the problem mentions every topic of the irrelevant sentences",
+                   "no-sentence": "the question has no sentence to insert before"})
 def insert_irrelevant(item: Item, rng: random.Random) -> Item | None:
     """A sentence on a topic the problem does not mention, with a number not in it."""
     words = set(re.findall(r"[a-z]+", item.question.lower()))
     options = [s for s, guard in _IRRELEVANT if not (guard & words)]
     if not options:
-        return None
+        raise reject("topic-clash")
     sentence = rng.choice(options)
     existing = set()
     for token in numbers_in(item.question + " " + item.gold):
@@ -59,7 +61,7 @@ def insert_irrelevant(item: Item, rng: random.Random) -> Item | None:
     sentence = sentence.format(n=number)
     spans = sentence_spans(item.question)
     if not spans:
-        return None
+        raise reject("no-sentence")
     sentences = [item.question[a:b] for a, b in spans]
     position = question_index(sentences) if len(spans) > 1 else 0
     at = spans[position][0]

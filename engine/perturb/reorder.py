@@ -7,7 +7,7 @@ import random
 import re
 from dataclasses import replace
 
-from engine.perturb.registry import register
+from engine.perturb.registry import register, reject
 from engine.perturb.text import sentence_spans
 from engine.records import Item
 
@@ -22,7 +22,10 @@ _REFERRING = re.compile(
 
 
 @register("reorder", description="question sentence moved first when it refers to no earlier "
-          "sentence")
+          "sentence",
+          reasons={"one-sentence": "the problem is one sentence",
+                   "not-a-final-question": "the last sentence is not the only question",
+                   "refers-back": "the question has a pronoun or word pointing at the facts"})
 def question_first(item: Item, rng: random.Random) -> Item | None:
     """Question sentence first, facts after; only when the question needs no earlier context.
 
@@ -33,13 +36,13 @@ def question_first(item: Item, rng: random.Random) -> Item | None:
     """
     spans = sentence_spans(item.question)
     if len(spans) < 2:
-        return None
+        raise reject("one-sentence")
     q_start, q_end = spans[-1]
     question = item.question[q_start:q_end].strip()
     facts = item.question[:q_start].rstrip()
     if not question.endswith("?") or "?" in facts:
-        return None
+        raise reject("not-a-final-question")
     if _REFERRING.search(question):
-        return None
+        raise reject("refers-back")
     return replace(item, question=f"{question} {facts}",
                    perturbation_params={"rule": "question-first", "moved": question})

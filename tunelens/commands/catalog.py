@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from engine.data import DATASETS
 from engine.inference.config import load_config
 from engine.perturb import PERTURBATIONS
-from tunelens.options import add_models, command_parser
+from tunelens.options import add_data_file, add_dataset, add_limit, add_models, command_parser
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -67,16 +67,68 @@ def cmd_models(argv: list[str]) -> int:
 
 
 def cmd_perturbations(argv: list[str]) -> int:
-    command_parser(
+    p = command_parser(
         "perturbations", "List the perturbations (--perturb NAME[,NAME][+NAME])."
-    ).parse_args(argv)
+    )
+    p.add_argument(
+        "--stats",
+        action="store_true",
+        help="apply each perturbation to every item of --dataset and print, per perturbation, "
+        "items tried, variants made, coverage and the items rejected by reason",
+    )
+    add_dataset(p)
+    add_data_file(p)
+    p.add_argument("--split", default="test", help="dataset split (default: test)")
+    add_limit(p)
+    p.add_argument("--seed", type=int, default=0, help="perturbation seed (default: 0)")
+    p.add_argument("--perturb", metavar="SPEC",
+                   help="with --stats: only these chains (default: every perturbation)")
+    args = p.parse_args(argv)
     from rich.console import Console
 
+    if args.stats:
+        return _perturbation_stats(args, Console())
     table = _table("perturbations", ("name", "gold", "what it does"))
     for name, pert in PERTURBATIONS.items():
         table.add_row(name, "recomputed" if pert.changes_gold else "unchanged", pert.description)
     Console().print(table)
     return 0
+
+
+def _perturbation_stats(args: Any, console: Any) -> int:
+    """Coverage and rejection reasons of each perturbation over a dataset's items."""
+    from engine.data import load_items
+    from engine.perturb import parse_perturb_spec, perturbation_stats
+
+    chains = parse_perturb_spec(args.perturb) if args.perturb else None
+    loaded = load_items(args.dataset, args.data_file, split=args.split, limit=args.limit)
+    stats = perturbation_stats(loaded.items, args.seed, chains)
+    table = _table(f"perturbations over {args.dataset} ({loaded.source}), seed {args.seed}",
+                   ("perturbation", "tried", "made", "coverage", "rejected because", "items"))
+    for stat in stats:
+        reasons = sorted(stat.rejected.items(), key=lambda kv: (-kv[1], kv[0])) or [("-", 0)]
+        for i, (code, n) in enumerate(reasons):
+            head = (stat.name, str(stat.tried), str(stat.made),
+                    f"{100 * stat.coverage:.1f}%") if i == 0 else ("", "", "", "")
+            table.add_row(*head, code, str(n) if n else "")
+    console.print(table)
+    meanings = _table("rejection reasons", ("perturbation", "reason", "meaning"))
+    for stat in stats:
+        for code in sorted(stat.rejected):
+            step, _, reason = code.rpartition(":") if ":" in code and "+" in stat.name else (
+                stat.name, "", code)
+            pert = PERTURBATIONS.get(step)
+            meaning = pert.reasons.get(reason, "") if pert is not None else ""
+            meanings.add_row(stat.name, code, meaning or _GENERIC_REASONS.get(reason, ""))
+    if meanings.row_count:
+        console.print(meanings)
+    return 0
+
+
+_GENERIC_REASONS = {
+    "none": "the perturbation returned no variant without saying why",
+    "rebuild-after-edit": "a template rebuild after a text edit would discard that edit",
+}
 
 
 def _check_pair(cfg: Any, pair: str, console: Any) -> int:
