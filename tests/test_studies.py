@@ -256,3 +256,89 @@ def test_ghosh_refuses_the_cross_family_demo_pair_before_running(tmp_path: Path)
     with pytest.raises(ShiftError, match="one tokenizer"):
         cmd_reproduce(["ghosh", "--pair", "demo", "--db", str(db), "--limit", "1"])
     assert not db.exists()  # nothing was run or recorded
+
+
+def test_munjal_configs_decode_as_the_paper() -> None:
+    from engine.run.studies import munjal
+
+    study = munjal.MunjalStudy(pair="p", sources=(
+        Source("gsm8k", "/d/gsm8k/test.jsonl"), Source("math500", "/d/math500/test.jsonl"),
+        Source("math-perturb-hard", "/d/hard.jsonl"), Source("medcalc", "/d/m.csv")))
+    runs = munjal.configs(study)
+    base, inst = runs["gsm8k"]
+    assert base.roles == ("base",) and base.decoding.strategy == "cot-decoding"
+    assert inst.roles == ("instruct",) and inst.decoding.strategy == "sample"
+    assert inst.decoding.temperature == pytest.approx(0.05)
+    assert base.decoding.samples == inst.decoding.samples == 20
+    assert base.decoding.max_tokens == 8192 and base.modes == ("zero-shot-cot", "few-shot-cot")
+    assert [r[0].shots for r in runs.values()] == [8, 4, 4, 1]
+    # offline the MATH sets draw exemplars from MATH-500 (asked questions excluded)
+    assert runs["math-perturb-hard"][0].train_file == "/d/math500/test.jsonl"
+    assert runs["gsm8k"][0].train_file is None
+    (quick,) = munjal.configs(munjal.MunjalStudy(pair="p", sources=study.sources,
+                                                 greedy=True))["gsm8k"]
+    assert quick.roles == ("base", "instruct") and quick.decoding.strategy == "greedy"
+
+
+def test_munjal_end_to_end(big_ctx_toml: Path, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    import duckdb
+
+    db = tmp_path / "m.duckdb"
+    argv = ["munjal", "--pair", "tiny", "--models", str(big_ctx_toml), "--db", str(db),
+            "--data-dir", str(DATA), "--datasets", "gsm8k,math500,math-perturb-hard",
+            "--limit", "3", "--greedy", "--shots", "1", "--max-tokens", "6",
+            "--grader", "gsm8k", "--format", "json"]
+    doc = _run(capsys, argv)
+    assert set(doc["tables"]) == {"munjal_gsm8k", "munjal_math500", "munjal_math-perturb-hard",
+                                  "munjal_drop", "munjal_graders"}
+    store = Store(db)
+    prompts = [r[0] for r in store.query(
+        "SELECT prompt FROM generations WHERE dataset = 'math500' AND mode = 'few-shot-cot' "
+        "AND role = 'base'").rows]
+    asked = {r[0] for r in store.query(
+        "SELECT question FROM items WHERE dataset = 'math500'").rows}
+    assert len(prompts) == 3 and all(p.count("Q: ") == 2 for p in prompts)
+    assert all(p.split("\n\nQ: ")[0].removeprefix("Q: ").split("\nA:")[0].strip() not in asked
+               for p in prompts)  # the exemplar is never an asked question
+    # the grader table: the share of verdicts gsm8k's rule changes, as counted in SQL
+    changed, n = store.query(
+        "SELECT count(*) FILTER (WHERE g.correct <> x.correct), count(*) FROM generations g "
+        "JOIN grades x ON x.generation_id = g.generation_id AND x.grader = 'gsm8k' "
+        "WHERE g.dataset = 'math500' AND g.role = 'base' AND g.mode = 'zero-shot-cot'").rows[0]
+    row = next(r for r in doc["tables"]["munjal_graders"] if r["dataset"] == "math500"
+               and r["role"] == "base" and r["setting"] == "zero-shot-cot"
+               and r["grader"] == "gsm8k")
+    assert row["answers"] == n == 3 and row["changed"] == pytest.approx(changed / n)
+    # set known verdicts, then re-print from the store: the drop is computed from them
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE generations SET correct = (item_id IN (SELECT DISTINCT item_id FROM "
+                    "generations WHERE dataset = 'math500' ORDER BY item_id LIMIT 2)) "
+                    "WHERE dataset = 'math500' AND role = 'instruct'")
+        con.execute("UPDATE generations SET correct = (item_id = (SELECT min(item_id) FROM "
+                    "generations WHERE dataset = 'math-perturb-hard')) "
+                    "WHERE dataset = 'math-perturb-hard' AND role = 'instruct'")
+    again = _run(capsys, [*argv, "--table-only"])
+    drop = {(r["role"], r["setting"]): r for r in again["tables"]["munjal_drop"]}
+    d = drop[("instruct", "zero-shot-cot")]
+    assert d["math500"] == pytest.approx(2 / 3) and d["hard"] == pytest.approx(1 / 3)
+    assert d["drop"] == pytest.approx(0.5) and d["paper"] == "38-62%"
+    # 3 items: MATH-500 resamples with accuracy 0 (3.7%) leave the interval undefined
+    from engine.analysis import stats
+
+    ref = stats.independent_relative_drop_ci([1, 1, 0], [1, 0, 0])
+    assert ref.low is None and d["low"] is None and d["high"] is None
+    assert drop[("base", "zero-shot-cot")]["drop"] is None  # base accuracy 0: undefined
+    inst = next(r for r in again["tables"]["munjal_math500"]
+                if r["row"] == "instruct" and r["setting"] == "zero-shot-cot")
+    assert inst["value"] == pytest.approx(2 / 3) and inst["n"] == 3
+    diff = next(r for r in again["tables"]["munjal_math500"]
+                if r["row"] == "instruct - base" and r["setting"] == "zero-shot-cot")
+    assert diff["test"].startswith("mcnemar") or diff["p_value"] is not None
+
+
+def test_munjal_refuses_an_unknown_second_grader(tmp_path: Path) -> None:
+    from tunelens.commands.reproduce import cmd_reproduce
+
+    with pytest.raises(UsageError, match="rule graders still work"):
+        cmd_reproduce(["munjal", "--grader", "extract-llm", "--db", str(tmp_path / "x.duckdb")])

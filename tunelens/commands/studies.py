@@ -186,6 +186,8 @@ def cmd_ghosh(argv: list[str]) -> int:
     p.add_argument("--dataset", default="embedded", help="dataset (default: embedded)")
     add_data_file(p)
     p.add_argument("--mode", default="zero-shot-cot", help="prompt mode (default zero-shot-cot)")
+    p.add_argument("--system", metavar="TEXT",
+                   help='system message for the instruct model (Qwen3 thinking off: "/no_think")')
     add_max_tokens(p, default=256)
     args = p.parse_args(argv)
     at_least("--limit", args.limit, 1, "a positive number")
@@ -195,7 +197,7 @@ def cmd_ghosh(argv: list[str]) -> int:
     study = study_mod.ShiftStudy(
         pair=args.pair, dataset=args.dataset, data_file=args.data_file, limit=args.limit,
         mode=check_mode(args.mode), max_tokens=args.max_tokens, seed=args.seed,
-        models_file=args.models,
+        models_file=args.models, system=args.system,
     )
     print(f"{study_mod.NAME}: {study_mod.SOURCE}", file=sys.stderr)
     config = study_mod.config(study)

@@ -53,9 +53,9 @@ class Shares:
     label: str
     answers: int
     tokens: int
-    unshifted: float
-    marginal: float
-    shifted: float
+    unshifted: float | None  # None: no tokens in this group
+    marginal: float | None
+    shifted: float | None
     answer_mean: float | None  # mean per-answer shifted share, with its interval over answers
     low: float | None
     high: float | None
@@ -153,8 +153,8 @@ def _shares(label: str, answers: dict[str, Counter[str]], *, resamples: int,
     tokens = sum(total.values())
     ci = stats.mean_ci(per, resamples=resamples, seed=seed)
 
-    def share(k: str) -> float:
-        return total[k] / tokens if tokens else 0.0
+    def share(k: str) -> float | None:
+        return total[k] / tokens if tokens else None
 
     return Shares(label, len(answers), tokens, share("unshifted"), share("marginal"),
                   share("shifted"), ci.estimate, ci.low, ci.high)

@@ -25,6 +25,7 @@ class ShiftStudy:
     max_tokens: int = 256
     seed: int = 0
     models_file: str | None = None
+    system: str | None = None  # the instruct model's system message (Qwen3: "/no_think")
 
 
 def config(study: ShiftStudy) -> RunConfig:
@@ -37,5 +38,6 @@ def config(study: ShiftStudy) -> RunConfig:
         modes=(study.mode,),
         decoding=Decoding(max_tokens=study.max_tokens, seed=study.seed),
         models_file=study.models_file,
+        system_prompt=study.system,
         study=NAME,
     )
