@@ -298,9 +298,12 @@ def cmd_munjal(argv: list[str]) -> int:
     if graders and not args.table_only:
         from engine.analysis import ReportFilters, regrade
 
+        all_runs = ReportFilters(runs=tuple(r for ids in runs.values() for r in ids))
         for grader in graders:
-            all_runs = tuple(r for ids in runs.values() for r in ids)
-            done = regrade(store, grader, ReportFilters(runs=all_runs))
+            if grader == "extract-llm":
+                done = _regrade_extract_llm(store, all_runs, args.extractor, args.models)
+            else:
+                done = regrade(store, grader, all_runs)
             print(f"{grader}: graded {done.graded} answers, verdict changed on {done.changed}",
                   file=sys.stderr)
     from engine.analysis import preset_table
@@ -321,6 +324,28 @@ def cmd_munjal(argv: list[str]) -> int:
     return 0
 
 
+def _regrade_extract_llm(
+    store: Store, filters: object, extractor: str | None, models_file: str | None
+) -> object:
+    """The auxiliary-model extractor's verdicts (the extract-llm grader, with its model)."""
+    if not extractor:
+        raise UsageError("--grader extract-llm needs --extractor MODEL (a model in models.toml)")
+    try:
+        from engine.run.extractor import load_extractor  # type: ignore[import-not-found]
+
+        from engine.grading import ExtractLLMGrader  # type: ignore[attr-defined]
+    except ImportError:
+        raise UsageError("--grader extract-llm: the extractor is not in this build; the rule "
+                         "graders still work") from None
+    from engine.analysis import regrade
+
+    model = load_extractor(extractor, models_file)
+    try:
+        return regrade(store, ExtractLLMGrader(model), filters)  # type: ignore[arg-type]
+    finally:
+        model.close()
+
+
 def _second_graders(names: list[str], extractor: str | None) -> list[str]:
     """The graders to set beside the rule graders; refused in one line when not available."""
     from engine.grading import GRADERS
@@ -333,6 +358,6 @@ def _second_graders(names: list[str], extractor: str | None) -> list[str]:
             raise UsageError(f"--grader {name}: unknown grader{hint}; choose from "
                              f"{', '.join(GRADERS)}")
         out.append(name)
-    if extractor and not any(n.startswith("extract") for n in out):
+    if extractor and "extract-llm" not in out:
         raise UsageError("--extractor needs --grader extract-llm")
     return out
