@@ -319,6 +319,7 @@ def test_munjal_end_to_end(big_ctx_toml: Path, tmp_path: Path,
                     "generations WHERE dataset = 'math-perturb-hard')) "
                     "WHERE dataset = 'math-perturb-hard' AND role = 'instruct'")
     again = _run(capsys, [*argv, "--table-only"])
+    assert _run(capsys, [*argv, "--table-only"]) == again  # the same store, the same tables
     drop = {(r["role"], r["setting"]): r for r in again["tables"]["munjal_drop"]}
     d = drop[("instruct", "zero-shot-cot")]
     assert d["math500"] == pytest.approx(2 / 3) and d["hard"] == pytest.approx(1 / 3)
