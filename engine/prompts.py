@@ -16,13 +16,22 @@ from typing import Any
 
 from engine.data import spec_of
 from engine.errors import PromptError
-from engine.records import Exemplar, Item
+from engine.records import FEW_SHOT_MODES, ICL_MODES, Exemplar, Item
 
 MODES: dict[str, str] = {
     "zero-shot": "Question: ...\\nAnswer:  (no reasoning trigger)",
     "zero-shot-cot": "Q: ...\\nA: Let's think step by step.",
     "few-shot-cot": "k worked exemplars ending 'The answer is N.', then Q: ...\\nA:",
+    **{
+        m: "k exemplars 'Question: ...\\nAnswer: <final answer>', then Question: ...\\nAnswer:"
+        for m in ICL_MODES
+        if m != "icl-neutral"
+    },
+    "icl-neutral": "k exemplars 'Input: ...\\nOutput: <final answer>', then Input: ...\\nOutput:",
 }
+# The field labels of the ICL study's prompts: the neutral-label probe swaps them.
+ICL_FIELDS: dict[str, tuple[str, str]] = {m: ("Question:", "Answer:") for m in ICL_MODES}
+ICL_FIELDS["icl-neutral"] = ("Input:", "Output:")
 COT_TRIGGER = "Let's think step by step."
 
 # Where a base model's run-on into a new problem is cut. "\nQ:" ends a CoT answer that goes on to
@@ -31,6 +40,8 @@ STOP_SEQUENCES: dict[str, tuple[str, ...]] = {
     "zero-shot": ("\nQuestion:", "\n\nQuestion", "\nQ:", "\n\n\n"),
     "zero-shot-cot": ("\nQ:", "\n\nQ:", "\nQuestion:", "\n\n\n"),
     "few-shot-cot": ("\nQ:", "\n\nQ:", "\nQuestion:", "\n\n\n"),
+    **{m: ("\nQuestion:", "\n\nQuestion", "\nQ:", "\n\n\n") for m in ICL_MODES},
+    "icl-neutral": ("\nInput:", "\n\nInput", "\nQuestion:", "\n\n\n"),
 }
 
 @dataclass(frozen=True)
@@ -71,6 +82,13 @@ def raw_turns(item: Item, mode: str, exemplars: list[Exemplar]) -> list[tuple[st
         return [(f"Question: {q}\nAnswer:", None)]
     if mode == "zero-shot-cot":
         return [(f"Q: {q}\nA: {COT_TRIGGER}", None)]
+    if mode in ICL_FIELDS:
+        ask, say = ICL_FIELDS[mode]
+        icl: list[tuple[str, str | None]] = [
+            (f"{ask} {ex.question.strip()}\n{say}", ex.answer.strip()) for ex in exemplars
+        ]
+        icl.append((f"{ask} {q}\n{say}", None))
+        return icl
     turns: list[tuple[str, str | None]] = [
         (f"Q: {ex.question.strip()}\nA:", ex.answer.strip()) for ex in exemplars
     ]
@@ -86,7 +104,7 @@ def render_raw(item: Item, mode: str, exemplars: list[Exemplar]) -> RenderedProm
     return RenderedPrompt(
         text="\n\n".join(parts),
         mode=mode,
-        shots=len(exemplars) if mode == "few-shot-cot" else 0,
+        shots=len(exemplars) if mode in FEW_SHOT_MODES else 0,
         chat=False,
         special=False,
         stop=STOP_SEQUENCES[mode],
@@ -128,7 +146,7 @@ def render_chat(
     return RenderedPrompt(
         text=text,
         mode=mode,
-        shots=len(exemplars) if mode == "few-shot-cot" else 0,
+        shots=len(exemplars) if mode in FEW_SHOT_MODES else 0,
         chat=True,
         special=True,
         stop=stop,

@@ -20,9 +20,32 @@ MODE_LABELS: dict[str, str] = {
     "zero-shot-cot": "zero-shot CoT",
     "few-shot-cot": "few-shot CoT",
 }
-MODE_ORDER: dict[str, int] = {m: i for i, m in enumerate(MODES)}
 ZERO_SHOT_MODES: tuple[Mode, ...] = ("zero-shot", "zero-shot-cot")
 FEW_SHOT_MODE: Mode = "few-shot-cot"
+
+# In-context-learning conditions of the instruction-tuning-vs-ICL study (Bigoulaeva et al. 2025,
+# `tunelens reproduce bigoulaeva`): k "Question: ... Answer: <final answer>" exemplars before the
+# zero-shot question. Each condition is its own mode, so `generations.mode` says which exemplars
+# an answer was made with. They are study conditions, not menu modes: the app and `tunelens run`
+# offer MODES only (the ordinary exemplar source refuses these).
+ICL_MODES: tuple[str, ...] = (
+    "icl-gold",  # gold answers of held-out items of the same task
+    "icl-instruct",  # the instruct model's own recorded answers to those exemplar questions
+    "icl-corrupt",  # gold exemplars whose final answer is replaced by a wrong one
+    "icl-neutral",  # gold exemplars under neutral field labels "Input:" / "Output:"
+    "icl-cross",  # gold exemplars of another task
+)
+ICL_LABELS: dict[str, str] = {
+    "icl-gold": "base k-shot gold",
+    "icl-instruct": "base k-shot instruct-written",
+    "icl-corrupt": "base k-shot corrupted answers",
+    "icl-neutral": "base k-shot neutral labels",
+    "icl-cross": "base k-shot other task",
+}
+MODE_LABELS.update(ICL_LABELS)
+# Modes whose prompt carries exemplars (their setting label names the shot count).
+FEW_SHOT_MODES: tuple[str, ...] = (FEW_SHOT_MODE, *ICL_MODES)
+MODE_ORDER: dict[str, int] = {m: i for i, m in enumerate((*MODES, *ICL_MODES))}
 
 # The perturbation value of an unperturbed item, wherever variants are listed or filtered.
 ORIGINAL = "original"

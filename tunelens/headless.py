@@ -22,7 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.run.config import RunConfig
-from engine.run.prepare import prepare_run
+from engine.run.prepare import ExemplarSource, prepare_run
+from engine.run.workload import Workload
 from engine.store.store import Store
 from engine.store.summary import run_summary
 
@@ -35,7 +36,15 @@ class TokensPerSecond(ProgressColumn):
         return Text(f"{rate:6.1f} tok/s" if rate else "   -- tok/s", style="cyan")
 
 
-def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = False) -> int:
+def run_headless(
+    config: RunConfig,
+    *,
+    db: str | None = None,
+    resume: bool = False,
+    workload: Workload | None = None,
+    exemplars: ExemplarSource | None = None,
+) -> int:
+    """Run one configuration; a study passes the `workload` and `exemplars` it built itself."""
     console = Console(stderr=True)
     out = Console()
     store = Store(db)
@@ -48,7 +57,7 @@ def run_headless(config: RunConfig, *, db: str | None = None, resume: bool = Fal
             print_summary(out, store, done)
             return 0
 
-    prepared = prepare_run(config, store)
+    prepared = prepare_run(config, store, workload=workload, exemplars=exemplars)
     workload = prepared.workload
     console.print(
         f"[bold]{config.dataset}[/]: {workload.originals} items"

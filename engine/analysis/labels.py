@@ -6,12 +6,12 @@ labels), so that a table, a plot and a CSV name a setting the same way.
 
 from __future__ import annotations
 
-from engine.records import FEW_SHOT_MODE, MODE_ORDER, ORIGINAL
+from engine.records import FEW_SHOT_MODES, MODE_ORDER, ORIGINAL
 
 
 def setting_label(mode: str, shots: int) -> str:
     """'zero-shot-cot', or 'few-shot-cot/8': the shot count only where it changes the prompt."""
-    return f"{mode}/{shots}" if mode == FEW_SHOT_MODE else mode
+    return f"{mode}/{shots}" if mode in FEW_SHOT_MODES else mode
 
 
 def decoding_label(strategy: str, metric: str) -> str:

@@ -132,15 +132,19 @@ class PresetTable:
         )
 
 
-def preset_table(
+Values = dict[str, dict[tuple[str, str], dict[str, float]]]  # role -> (setting, variant) -> item
+
+
+def preset_values(
     store: Store,
     preset: PresetSpec,
     run_ids: list[str],
     *,
     samples: int | None = None,
     filters: ReportFilters | None = None,
-) -> PresetTable:
-    """Build the paper's table from the preset's runs (pairs items across the runs)."""
+) -> tuple[Values, dict[str, str], set[str]]:
+    """Per role, (setting, variant) and item: the value of the role's metric in the preset's
+    runs; also role -> metric shown, and the datasets seen."""
     filters = replace(filters or ReportFilters(), runs=tuple(run_ids))
     answers, _ = load_answers(store, filters)
     outcomes = item_outcomes(answers)
@@ -153,7 +157,7 @@ def preset_table(
             strategy_for[role] = run.strategy
     # pass@K is "any of the item's answers right": CoT-decoding may find fewer than K branches
     # for an item, so the metric is taken over the answers each item has.
-    values: dict[str, dict[tuple[str, str], dict[str, float]]] = {}
+    values: Values = {}
     datasets = set()
     for o in outcomes:
         role = o.role if o.role != "instruct-raw" else "instruct"
@@ -164,6 +168,22 @@ def preset_table(
             continue
         datasets.add(o.dataset)
         values.setdefault(role, {}).setdefault((o.setting, o.variant), {})[o.item_id] = o.value
+    return values, metric_for, datasets
+
+
+def preset_table(
+    store: Store,
+    preset: PresetSpec,
+    run_ids: list[str],
+    *,
+    samples: int | None = None,
+    filters: ReportFilters | None = None,
+) -> PresetTable:
+    """Build the paper's table from the preset's runs (pairs items across the runs)."""
+    filters = replace(filters or ReportFilters(), runs=tuple(run_ids))
+    values, metric_for, datasets = preset_values(
+        store, preset, run_ids, samples=samples, filters=filters
+    )
     columns = sorted(
         {c for per in values.values() for c in per},
         key=lambda c: (c[0].partition("/")[0] != "zero-shot-cot", c[0], c[1] != ORIGINAL, c[1]),

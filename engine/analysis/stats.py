@@ -25,6 +25,9 @@ __all__ = [
     "Proportion",
     "bootstrap_ci",
     "correlation",
+    "correlation_ci",
+    "independent_difference_ci",
+    "independent_relative_drop_ci",
     "majority_vote",
     "mcnemar",
     "mcnemar_counts",
@@ -325,3 +328,101 @@ def correlation(
     return Correlation(
         n, float(s.statistic), float(s.pvalue), float(p.statistic), float(p.pvalue)
     )
+
+
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r along the last axis; NaN where either side is constant."""
+    da = a - a.mean(axis=-1, keepdims=True)
+    db = b - b.mean(axis=-1, keepdims=True)
+    den = np.sqrt((da * da).sum(axis=-1) * (db * db).sum(axis=-1))
+    num = (da * db).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1.0), np.nan)
+
+
+def _spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman rho along the last axis: Pearson r of average ranks (ties share a rank)."""
+    from scipy.stats import rankdata
+
+    return _pearson_rows(rankdata(a, axis=-1), rankdata(b, axis=-1))
+
+
+def correlation_ci(
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    method: str = "spearman",
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Interval:
+    """Spearman or Pearson r over tasks with a percentile bootstrap interval over *tasks*.
+
+    Tasks (x_i, y_i) are resampled in pairs; a resample whose x or y is constant has no r and
+    counts as undefined (with few tasks many do, and then the interval is n/a rather than a
+    too-narrow one).
+    """
+    stat = {"spearman": _spearman_rows, "pearson": _pearson_rows}.get(method)
+    if stat is None:
+        raise ValueError(f"method must be spearman or pearson, not {method!r}")
+    return bootstrap_ci([x, y], stat, resamples=resamples, confidence=confidence, seed=seed)
+
+
+def _independent(
+    a: Sequence[float],
+    b: Sequence[float],
+    statistic: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> Interval:
+    """Percentile bootstrap of statistic(mean a, mean b) over two *independent* samples."""
+    xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if xa.size == 0 or xb.size == 0:
+        return Interval(None, None, None, int(xa.size + xb.size))
+    n = int(xa.size + xb.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = float(statistic(np.asarray(xa.mean()), np.asarray(xb.mean())))
+    if math.isnan(estimate):
+        return Interval(None, None, None, n)
+    rng = np.random.default_rng(seed)
+    ma = xa[rng.integers(0, xa.size, size=(resamples, xa.size))].mean(axis=-1)
+    mb = xb[rng.integers(0, xb.size, size=(resamples, xb.size))].mean(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.asarray(statistic(ma, mb), dtype=np.float64)
+    defined = values[~np.isnan(values)]
+    undefined = int(resamples - defined.size)
+    alpha = 1.0 - confidence
+    if undefined > alpha / 2 * resamples or defined.size == 0:
+        return Interval(estimate, None, None, n, resamples=resamples, undefined=undefined)
+    low, high = np.percentile(defined, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return Interval(estimate, float(low), float(high), n, resamples=resamples, undefined=undefined)
+
+
+def independent_difference_ci(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Interval:
+    """mean(b) - mean(a) for two unpaired groups (each resampled on its own)."""
+    return _independent(a, b, lambda ma, mb: mb - ma, resamples, confidence, seed)
+
+
+def independent_relative_drop_ci(
+    original: Sequence[float],
+    other: Sequence[float],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Interval:
+    """(acc_a - acc_b) / acc_a for two benchmarks with different items (MATH-500 vs
+    MATH-P-Hard): each resampled on its own; undefined when acc_a is 0."""
+
+    def drop(ma: np.ndarray, mb: np.ndarray) -> np.ndarray:
+        return np.where(ma > 0, (ma - mb) / np.where(ma > 0, ma, 1.0), np.nan)
+
+    return _independent(original, other, drop, resamples, confidence, seed)

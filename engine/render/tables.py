@@ -347,10 +347,12 @@ def rich_tables(tables: Sequence[ReportTable]) -> list[Any]:
         if not t.display_rows:
             out.append(Text(f"{t.title}: {t.note or 'nothing to show'}", style="dim"))
             continue
-        table = Table(title=t.title, caption=t.note or None, title_justify="left")
+        # Cells are plain text, never rich markup: "12.0% [n/a]" would lose its "[n/a]".
+        table = Table(title=Text(t.title), caption=Text(t.note) if t.note else None,
+                      title_justify="left")
         for i, col in enumerate(t.display_columns):
             table.add_column(col, justify="right" if i in t.right else "left", overflow="fold")
         for row in t.display_rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         out.append(table)
     return out

@@ -43,6 +43,10 @@ class RunConfig:
     models_file: str | None = None
     columns: tuple[tuple[str, str], ...] = ()
     corrected_labels: bool = False  # MedCalc-Bench: test_corrected.csv labels beside the data file
+    # Which step of a `tunelens reproduce` study this run is, with the study's own settings
+    # (tasks, held-out exemplars...): they decide the items and exemplars, so they are hashed.
+    # Empty for ordinary runs, and then left out of the hash so their ids stay as they were.
+    study: str = ""
     # How the run is executed, not what it contains: left out of the hash, so a run resumed with
     # other values is the same run.
     parallel_items: int = DEFAULT_PARALLEL_ITEMS  # answers per model in one llama.cpp batch
@@ -67,6 +71,8 @@ class RunConfig:
         data = asdict(self)
         for key in EXECUTION_ONLY:
             data.pop(key)
+        if not data["study"]:
+            data.pop("study")
         data["decoding"] = self.decoding.as_dict()
         for key in ("data_file", "train_file", "models_file"):
             if data[key]:

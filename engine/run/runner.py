@@ -31,7 +31,7 @@ from engine.inference.llama import (
     share_cpu,
 )
 from engine.prompts import RenderedPrompt, check_mode, render
-from engine.records import Decoding, Exemplar, Generation, Grade, Item, Role
+from engine.records import FEW_SHOT_MODES, Decoding, Exemplar, Generation, Grade, Item, Role
 from engine.run.config import TUNELENS_VERSION, RunConfig
 from engine.run.cot_decoding import path_confidence
 from engine.store.store import Store, generation_key
@@ -348,7 +348,7 @@ class Runner:
         n_samples = cfg.decoding.samples if cfg.decoding.strategy != "greedy" else 1
         for mode in cfg.modes:
             mode = check_mode(mode)
-            shots = cfg.shots if mode == "few-shot-cot" else 0
+            shots = cfg.shots if mode in FEW_SHOT_MODES else 0
             for item in self.items:
                 for role in cfg.roles:
                     chat = self._uses_chat(role)

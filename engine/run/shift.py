@@ -26,7 +26,7 @@ from engine.analysis.labels import setting_label
 from engine.analysis.shift import classify
 from engine.errors import CapabilityError, ShiftError
 from engine.inference.teacher import TeacherForcer, piece_text
-from engine.records import FEW_SHOT_MODE
+from engine.records import FEW_SHOT_MODES
 from engine.store.store import Store, item_columns, item_from_row
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def shift_targets(
             out.append(ShiftTarget(gid, ids, output or "", prompt, False))
         elif base_prompt is not None:
             out.append(ShiftTarget(gid, ids, output or "", base_prompt, False))
-        elif mode != FEW_SHOT_MODE and item_cols[0] is not None:
+        elif mode not in FEW_SHOT_MODES and item_cols[0] is not None:
             text = render_raw(item_from_row(item_cols), mode, []).text
             out.append(ShiftTarget(gid, ids, output or "", text, False))
         else:

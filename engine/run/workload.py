@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from engine.data import load_exemplars, load_items, spec_for
 from engine.errors import DatasetError
 from engine.perturb import perturb
-from engine.records import Exemplar, Item
+from engine.records import FEW_SHOT_MODE, ICL_MODES, Exemplar, Item
 from engine.run.config import RunConfig
 
 
@@ -101,8 +101,15 @@ def exemplar_source(
     sibling = policy.beside_file(data_file)
     train = train_file or (str(sibling) if sibling is not None else None)
 
+    asked_questions = {i.question for i in items}
+
     def source(item: Item, mode: str) -> list[Exemplar]:
-        if mode != "few-shot-cot" or shots <= 0:
+        if mode in ICL_MODES:
+            raise DatasetError(
+                f"mode {mode} is a condition of the in-context-learning study: "
+                "run it with `tunelens reproduce bigoulaeva`"
+            )
+        if mode != FEW_SHOT_MODE or shots <= 0:
             return []
         group = item.fields.get(policy.per_field) if policy.per_field else None
         if group is None:
@@ -121,6 +128,9 @@ def exemplar_source(
                 seed,
                 train_file=train,
                 exclude_ids=excluded,
+                # A train file that is another test set (MATH-500 for MATH-P-Hard) never shows
+                # an asked question as an exemplar.
+                exclude_questions=asked_questions if group is None else (),
                 calculator_id=asked,
             )
             if not got:

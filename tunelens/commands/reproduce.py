@@ -39,12 +39,18 @@ if TYPE_CHECKING:
 
 
 def cmd_reproduce(argv: list[str]) -> int:
+    from tunelens.commands import studies
+
+    if argv and argv[0] in studies.STUDIES:  # a study parses its own options
+        return getattr(studies, f"cmd_{argv[0]}")(argv[1:])
     p = command_parser(
         "reproduce",
         "Run a published protocol on a pair with the ordinary runner and print its table. "
+        "Studies (each with its own --help): bigoulaeva (instruction tuning vs in-context "
+        "learning), ghosh (token shift), munjal (base vs instruct on four benchmarks). "
         "Presets: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()),
     )
-    p.add_argument("preset", choices=sorted(PRESETS))
+    p.add_argument("preset", choices=sorted(PRESETS), help="a preset (or a study, see above)")
     add_pair(p)
     add_dataset(p, default="gsm8k", help="gsm8k (default), embedded, file, ...")
     add_data_file(p)

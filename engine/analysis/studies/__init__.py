@@ -1,0 +1,1 @@
+"""The tables of the `tunelens reproduce` studies, in their papers' layouts."""
