@@ -92,6 +92,16 @@ def test_recorded_answer_2x2(snap_compare: Any, tmp_path: Path) -> None:
     assert snap_compare(store_app(tmp_path, "runs"), terminal_size=SIZE, run_before=run_before)
 
 
+async def sql_screen(pilot: Pilot[Any]) -> SqlScreen:
+    """The SQL screen, its editor's cursor steady: a blinking cursor is drawn or not depending on
+    how long the test took to get here, which made these snapshots fail under load."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SqlScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, SqlScreen)
+    screen.editor.cursor_blink = False
+    return screen
+
+
 def test_sql_screen(snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = browse.run_query
 
@@ -101,9 +111,7 @@ def test_sql_screen(snap_compare: Any, tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(browse, "run_query", fixed_time)
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SqlScreen))
-        screen = pilot.app.screen
-        assert isinstance(screen, SqlScreen)
+        screen = await sql_screen(pilot)
         screen.set_sql("SELECT item_id, role, extracted, correct\nFROM generations\n"
                        "WHERE run_id = 'run-a'\nORDER BY item_id, role;")
         await pilot.press("ctrl+j")
@@ -115,9 +123,7 @@ def test_sql_screen(snap_compare: Any, tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_sql_error_inline(snap_compare: Any, tmp_path: Path) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SqlScreen))
-        screen = pilot.app.screen
-        assert isinstance(screen, SqlScreen)
+        screen = await sql_screen(pilot)
         screen.set_sql("DELETE FROM generations;")
         await pilot.press("ctrl+j")
         await wait_for(pilot, lambda: screen.runs >= 1)
@@ -144,7 +150,7 @@ def test_compare_screen_ready(snap_compare: Any, tmp_path_factory: pytest.TempPa
 
 def test_help_screen(snap_compare: Any, tmp_path: Path) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SqlScreen))
+        await sql_screen(pilot)
         await pilot.press("f1")
         await pilot.pause(0.3)
 
@@ -182,8 +188,10 @@ def test_report_plots(snap_compare: Any, tmp_path: Path, stable_plotext: None) -
     """g: the first plot, accuracy bars per setting and role."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await report_built(pilot)
+        screen = await report_built(pilot)
         await pilot.press("g")
+        body = screen.query_one("#report-body")
+        await wait_for(pilot, lambda: body.scroll_y > 0)  # at the plots, however slow the layout
         await pilot.pause(0.3)
 
     assert snap_compare(store_app(tmp_path, "report"), terminal_size=SIZE, run_before=run_before)
