@@ -43,6 +43,7 @@ class RunConfig:
     models_file: str | None = None
     columns: tuple[tuple[str, str], ...] = ()
     corrected_labels: bool = False  # MedCalc-Bench: test_corrected.csv labels beside the data file
+    items: tuple[str, ...] = ()  # --items: only these item ids (engine.data.select)
     # How the run is executed, not what it contains: left out of the hash, so a run resumed with
     # other values is the same run.
     parallel_items: int = DEFAULT_PARALLEL_ITEMS  # answers per model in one llama.cpp batch
@@ -67,6 +68,8 @@ class RunConfig:
         data = asdict(self)
         for key in EXECUTION_ONLY:
             data.pop(key)
+        if not data["items"]:
+            data.pop("items")  # runs recorded before --items existed keep their hash
         data["decoding"] = self.decoding.as_dict()
         for key in ("data_file", "train_file", "models_file"):
             if data[key]:
