@@ -90,3 +90,17 @@ def test_terminal_slopes_differ_in_marker_and_x(store: Store) -> None:
         base = [s for s in p.series if s.name.startswith("base")]
         assert len({s.marker for s in base}) == len(base) == 2
         assert len({tuple(s.x or ()) for s in p.series}) == len(p.series)
+
+
+def test_terminal_drop_plot_carries_the_table_intervals(store: Store) -> None:
+    import plotext
+
+    from engine.render.plots import draw_plotext
+
+    report = build_report(store)
+    plot = next(p for p in terminal_plots(report) if p.kind == "interval")
+    assert [(s.values[0], s.low, s.high) for s in plot.series] == [
+        (r.relative_drop, [r.drop_low], [r.drop_high]) for r in report.drops]
+    draw_plotext(plot, plotext)
+    plotext.plotsize(80, 20)
+    assert plotext.build()

@@ -390,7 +390,8 @@ class Series:
 
 @dataclass(frozen=True)
 class TerminalPlot:
-    """Plain data for one terminal plot. kind: 'bar' (grouped), 'stacked', 'scatter' or 'slope'."""
+    """Plain data for one terminal plot. kind: 'bar' (grouped), 'stacked', 'scatter', 'slope' or
+    'interval' (one point per series at x with its [low, high] drawn as a vertical bar)."""
 
     key: str
     title: str
@@ -484,6 +485,30 @@ def terminal_plots(report: Report) -> list[TerminalPlot]:
                 notes=[c.few.note] if c.few.note else [],
             )
         )
+    for (pair, strategy, metric), points in drop_points(report).items():
+        settings = list(dict.fromkeys(p.setting for p in points))
+        plots.append(
+            TerminalPlot(
+                _slug("drops", pair, strategy, metric),
+                f"{pair} {strategy} {metric}: relative drops with 95% intervals",
+                "interval",
+                [str(i + 1) for i in range(len(points))],
+                [
+                    Series(
+                        f"{p.role} {p.setting} {i + 1}: {p.label}",
+                        [p.value],
+                        x=[float(i + 1)],
+                        low=[p.low],
+                        high=[p.high],
+                        marker=PLOTEXT_MARKERS[settings.index(p.setting) % len(PLOTEXT_MARKERS)],
+                    )
+                    for i, p in enumerate(points)
+                ],
+                x_label="row",
+                y_label="relative drop",
+                y_range=None,
+            )
+        )
     if report.shift is not None and report.shift.positions:
         rows = report.shift.positions
         plots.append(
@@ -529,6 +554,15 @@ def draw_plotext(plot: TerminalPlot, plt: Any) -> None:
             plt.plot(s.x or [0.0, 1.0], s.values, label=s.name, marker=s.marker,
                      color=c or "default")
         plt.xticks([0.0, 1.0], plot.labels)
+    elif plot.kind == "interval":
+        for s, c in zip(plot.series, colors, strict=True):
+            x = (s.x or [0.0])[0]
+            lo, hi = (s.low or [None])[0], (s.high or [None])[0]
+            if lo is not None and hi is not None:  # an interval the table gives as n/a: no bar
+                plt.plot([x, x], [lo, hi], marker="│", color=c or "default")
+            plt.scatter([x], s.values, label=s.name, marker=s.marker, color=c or "default")
+        plt.xticks([float(i + 1) for i in range(len(plot.labels))], plot.labels)
+        plt.xlim(0.5, len(plot.labels) + 0.5)
     else:
         plt.plot([0.0, 1.0], [0.0, 1.0], color="gray")
         for s, c in zip(plot.series, colors, strict=True):
