@@ -199,19 +199,38 @@ def _decoding(strategy: str, temperature: Any, top_p: Any, max_tokens: Any) -> s
     return text
 
 
+def _summary_select(part: str, sql: str, unit: str) -> str:
+    grader = "q.grader" if unit == "answers" else "g.grader"
+    return (f"SELECT {literal(part)} AS part, g.run_id, {grader} AS grader, g.strategy, "
+            f"g.temperature, g.top_p, g.max_tokens, count(*) AS n\n"
+            f"FROM ({sql}) q JOIN generations g ON g.generation_id = q.generation_id\n"
+            "GROUP BY ALL")
+
+
+def summarize_many(store: Store, parts: Mapping[str, tuple[str, str]]) -> dict[str, Source]:
+    """name -> (sql, unit) summarised in one query (one store connection, not one per table):
+    each `sql` has a generation_id column; its rows are counted and described."""
+    if not parts:
+        return {}
+    union = "\nUNION ALL\n".join(_summary_select(name, sql, unit)
+                                   for name, (sql, unit) in parts.items())
+    rows = store.query(f"SELECT * FROM ({union}) ORDER BY ALL").rows
+    out = {}
+    for name, (sql, unit) in parts.items():
+        mine = [r[1:] for r in rows if r[0] == name]
+        out[name] = Source(
+            name, name, sql, sum(int(r[6]) for r in mine), unit,
+            tuple(sorted({str(r[0]) for r in mine})),
+            tuple(sorted({str(r[1]) for r in mine if r[1] is not None})),
+            tuple(sorted({_decoding(*r[2:6]) for r in mine})),
+        )
+    return out
+
+
 def summarize(store: Store, key: str, title: str, sql: str, unit: str = "answers") -> Source:
     """Run `sql` (which has a generation_id column) and say what its rows are."""
-    summary = store.query(
-        f"""SELECT g.run_id, {'q.grader' if unit == 'answers' else 'g.grader'}, g.strategy,
-                   g.temperature, g.top_p, g.max_tokens, count(*)
-            FROM ({sql}) q JOIN generations g ON g.generation_id = q.generation_id
-            GROUP BY ALL ORDER BY ALL"""
-    ).rows
-    n = sum(int(r[6]) for r in summary)
-    runs = tuple(sorted({str(r[0]) for r in summary}))
-    graders = tuple(sorted({str(r[1]) for r in summary if r[1] is not None}))
-    decodings = tuple(sorted({_decoding(*r[2:6]) for r in summary}))
-    return Source(key, title, sql, n, unit, runs, graders, decodings)
+    s = summarize_many(store, {key: (sql, unit)})[key]
+    return Source(key, title, s.sql, s.n, s.unit, s.runs, s.graders, s.decodings)
 
 
 def agreement_source(store: Store, filters: ReportFilters) -> Source:
@@ -268,21 +287,25 @@ def source_of(store: Store, filters: ReportFilters, key: str, title: str, scope:
     return summarize(store, key, title, scope_sql(scope, filters, restrict), unit)
 
 
-def report_sources(store: Store, filters: ReportFilters, shift: bool) -> Sources:
-    """Every table's source (tables of one scope share one query's summary)."""
-    out = Sources()
-    done: dict[str, Source] = {}
-    for key, scope in TABLE_SCOPES.items():
-        if scope not in done:
-            done[scope] = summarize(store, scope, scope, scope_sql(scope, filters))
-        s = done[scope]
-        out.tables[key] = Source(key, key, s.sql, s.n, s.unit, s.runs, s.graders, s.decodings)
-    agreement = agreement_source(store, filters)
-    out.tables["agreement"] = agreement
-    out.tables["disagreements"] = agreement
+def report_sources(store: Store, filters: ReportFilters, shift: bool,
+                   agreement_pairs: Sequence[tuple[str, str]] = ()) -> Sources:
+    """Every table's source, from one summary query (tables of one scope share it).
+    `agreement_pairs`: the grader pairs of the agreement table (named in its footer)."""
+    parts = {scope: (scope_sql(scope, filters), "answers")
+             for scope in dict.fromkeys(TABLE_SCOPES.values())}
+    parts["agreement"] = (agreement_sql(filters), "grade pairs")
     if shift:
-        s = summarize(store, "shift", "token shift", shift_sql(filters), "token rows")
-        for key in ("shift", "shift_positions", "shift_tokens", "shift_answers"):
-            out.tables[key] = Source(key, key, s.sql, s.n, s.unit, s.runs, s.graders,
-                                     s.decodings)
+        parts["shift"] = (shift_sql(filters), "token rows")
+    done = summarize_many(store, parts)
+    keys = {**TABLE_SCOPES, "agreement": "agreement", "disagreements": "agreement"}
+    if shift:
+        keys.update(dict.fromkeys(("shift", "shift_positions", "shift_tokens", "shift_answers"),
+                                  "shift"))
+    out = Sources()
+    for key, part in keys.items():
+        s = done[part]
+        graders = s.graders
+        if part == "agreement":
+            graders = tuple(sorted({f"{a} vs {b}" for a, b in agreement_pairs}))
+        out.tables[key] = Source(key, key, s.sql, s.n, s.unit, s.runs, graders, s.decodings)
     return out

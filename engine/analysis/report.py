@@ -95,7 +95,8 @@ def build_report(store: Store, filters: ReportFilters | None = None) -> Report:
         notes=notes,
     )
     report.dataset_drops, report.linked_drops = cross_dataset_drops(store, outcomes, filters)
-    report.sources = report_sources(store, filters, report.shift is not None)
+    report.sources = report_sources(store, filters, report.shift is not None,
+                                    [(r.grader_a, r.grader_b) for r in agreement])
     if not answers:
         report.notes.append("no recorded answers match the filters")
     return report
