@@ -82,7 +82,7 @@ def cmd_report(argv: list[str]) -> int:
     # Where the results go is checked before the report is computed (that can take minutes).
     if args.out and args.format == "csv":
         check_output_dir(args.out, "--out")
-    elif args.out and args.format != "table":
+    elif args.out and (args.format != "table" or args.explain):
         check_output_file(args.out, "--out")
     if args.plot_dir:
         check_output_dir(args.plot_dir, "--plot-dir")
