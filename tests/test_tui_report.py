@@ -92,10 +92,11 @@ async def test_report_tables_plots_and_filters(tmp_path: Path, store: Store) -> 
         assert "needs a zero-shot and a few-shot mode" in text  # gains: empty, with a reason
         assert "needs instruct zero-shot and base few-shot" in text  # convergence
 
-        # Plots: accuracy bars, original -> perturbed slopes, token shift by position.
+        # Plots: accuracy bars, original -> perturbed slopes, the drops with their intervals,
+        # token shift by position.
         plots = list(screen.query(PlotextPlot))
-        assert [p.kind for p in screen.plots] == ["bar", "slope", "stacked"]
-        assert len(plots) == 3
+        assert [p.kind for p in screen.plots] == ["bar", "slope", "interval", "stacked"]
+        assert len(plots) == 4
         await pilot.press("g")
         await pilot.pause()
         body = screen.query_one("#report-body")

@@ -71,7 +71,8 @@ def add_dataset(p: argparse.ArgumentParser, **override: Any) -> None:
         "--dataset",
         override,
         default="embedded",
-        help="embedded (default, offline), gsm8k, medcalc, file, gsm-plus, gsm-symbolic",
+        help="embedded (default, offline), gsm8k, medcalc, file, gsm-plus, gsm-symbolic, "
+        "gsm-symbolic-p2, math500, math-perturb-simple, math-perturb-hard (`tunelens datasets`)",
     )
 
 
@@ -131,6 +132,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         "beside --data-file)")
     add_train_file(p)
     add_limit(p)
+    p.add_argument(
+        "--items",
+        metavar="ID,...",
+        help="only these item ids (a GSM-Symbolic variant also answers to its GSM8K item's id, "
+        "gsm8k-test-N), so runs on linked benchmarks share items; with --limit, the first N",
+    )
     p.add_argument(
         "--mode",
         default="zero-shot-cot",
@@ -263,12 +270,24 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         models_file=args.models,
         columns=columns,
         corrected_labels=args.corrected_labels,
+        items=_items(args.items),
         parallel_items=parallel_items,
         side_by_side=args.side_by_side,
         concurrency=args.concurrency,
     )
     config.check()
     return config
+
+
+def _items(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        return ()
+    from engine.data.select import parse_item_list
+
+    items = parse_item_list(text)
+    if not items:
+        raise UsageError("--items: expected item ids separated by commas")
+    return items
 
 
 # -- which recorded runs a report reads ---------------------------------------------------------

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING
 from engine.analysis.accuracy import AccuracyRow, PairedRow, accuracy_rows, paired_rows
 from engine.analysis.agreement import AgreementRow, Disagreement, grader_agreement
 from engine.analysis.convergence import Convergence, convergence
+from engine.analysis.dataset_drops import DatasetDropRow, LinkedDropRow, cross_dataset_drops
 from engine.analysis.drops import DropRow, drop_rows
 from engine.analysis.gains import GainRow, gain_rows
+from engine.analysis.provenance import Sources, report_sources
 from engine.analysis.rows import (
     ItemOutcome,
     ReportFilters,
@@ -53,6 +55,9 @@ class Report:
     shift: ShiftReport | None
     outcomes: list[ItemOutcome] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)
+    dataset_drops: list[DatasetDropRow] = field(default_factory=list)  # MATH-500 -> MATH-P-Hard
+    linked_drops: list[LinkedDropRow] = field(default_factory=list)  # P-Simple->Hard, GSM8K->P2
+    sources: Sources = field(default_factory=Sources)  # what each table was computed from
 
     @property
     def empty(self) -> bool:
@@ -89,6 +94,9 @@ def build_report(store: Store, filters: ReportFilters | None = None) -> Report:
         outcomes=outcomes,
         notes=notes,
     )
+    report.dataset_drops, report.linked_drops = cross_dataset_drops(store, outcomes, filters)
+    report.sources = report_sources(store, filters, report.shift is not None,
+                                    [(r.grader_a, r.grader_b) for r in agreement])
     if not answers:
         report.notes.append("no recorded answers match the filters")
     return report

@@ -24,6 +24,7 @@ class ReportTable:
     note: str = ""
     right: set[int] = field(default_factory=set)  # display columns to right-align
     display: bool = True  # False: data only (csv/json), too long for the terminal
+    source: str = ""  # footer: what the table was computed from (engine.analysis.provenance)
 
 
 def raw_rows(rows: Sequence[Any]) -> tuple[list[str], list[list[Any]]]:

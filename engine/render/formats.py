@@ -50,6 +50,8 @@ def tables_markdown(tables: Sequence[ReportTable], heading: str, notes: Sequence
         lines += ["| " + " | ".join(row) + " |" for row in esc]
         if t.note:
             lines += ["", f"_{t.note}_"]
+        if t.source:
+            lines += ["", f"_{t.source}_"]
         lines.append("")
     return "\n".join(lines)
 
@@ -108,8 +110,13 @@ def to_markdown(report: Report) -> str:
 
 
 def to_json(report: Report) -> str:
+    sources = {
+        key: {k: v for k, v in asdict(s).items() if k != "key"}
+        for key, s in report.sources.tables.items()
+    }
     return tables_json(
-        report_tables(report), {"filters": asdict(report.filters), "notes": report.notes}
+        report_tables(report),
+        {"filters": asdict(report.filters), "notes": report.notes, "sources": sources},
     )
 
 

@@ -14,6 +14,7 @@ from engine.analysis.labels import decoding_label, p_text, pct, pct_ci, r_text, 
 from engine.analysis.report import Report
 from engine.analysis.shift import TOP_TOKENS, ShiftReport
 from engine.analysis.table import ReportTable, raw_rows
+from engine.render.drop_tables import dataset_drop_table, linked_drop_table
 
 MAX_ANSWER_ROWS = 40  # answers shown in the terminal's token-shift table (all in csv/json)
 
@@ -24,6 +25,8 @@ def report_tables(report: Report) -> list[ReportTable]:
         _accuracy_table(report),
         _paired_table(report),
         _drop_table(report),
+        dataset_drop_table(report),
+        linked_drop_table(report),
         _gain_table(report),
         *_convergence_tables(report),
         _agreement_table(report),
@@ -33,6 +36,10 @@ def report_tables(report: Report) -> list[ReportTable]:
     tables.append(_items_table(report))
     if report.shift is not None:
         tables.extend(shift_tables(report.shift))
+    for t in tables:
+        source = report.sources.get(t.key)
+        if source is not None:
+            t.source = source.footer()
     return tables
 
 
@@ -348,7 +355,8 @@ def rich_tables(tables: Sequence[ReportTable]) -> list[Any]:
             out.append(Text(f"{t.title}: {t.note or 'nothing to show'}", style="dim"))
             continue
         # Cells are plain text, never rich markup: "12.0% [n/a]" would lose its "[n/a]".
-        table = Table(title=Text(t.title), caption=Text(t.note) if t.note else None,
+        caption = "\n".join(x for x in (t.note, t.source) if x)
+        table = Table(title=Text(t.title), caption=Text(caption) if caption else None,
                       title_justify="left")
         for i, col in enumerate(t.display_columns):
             table.add_column(col, justify="right" if i in t.right else "left", overflow="fold")

@@ -47,6 +47,7 @@ class RunConfig:
     # (tasks, held-out exemplars...): they decide the items and exemplars, so they are hashed.
     # Empty for ordinary runs, and then left out of the hash so their ids stay as they were.
     study: str = ""
+    items: tuple[str, ...] = ()  # --items: only these item ids (engine.data.select)
     # How the run is executed, not what it contains: left out of the hash, so a run resumed with
     # other values is the same run.
     parallel_items: int = DEFAULT_PARALLEL_ITEMS  # answers per model in one llama.cpp batch
@@ -73,6 +74,8 @@ class RunConfig:
             data.pop(key)
         if not data["study"]:
             data.pop("study")
+        if not data["items"]:
+            data.pop("items")  # runs recorded before --items existed keep their hash
         data["decoding"] = self.decoding.as_dict()
         for key in ("data_file", "train_file", "models_file"):
             if data[key]:

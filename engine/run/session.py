@@ -140,10 +140,14 @@ class Session:
         return originals or list(workload.items)
 
     def perturbation_names(self) -> list[str]:
-        """The run's perturbations first (as `a+b` for a chain), then every other one known."""
+        """The run's perturbations first (as `a+b` for a chain), then the published variants'
+        (gsm-symbolic-p2: a dataset's own), then every other one known."""
         from engine.perturb import PERTURBATIONS
 
         names = ["+".join(g) for g in self.config.perturb]
+        with self._lock:
+            published = sorted({name for _, name in self._published})
+        names += [n for n in published if n not in names]
         return names + [n for n in PERTURBATIONS if n not in names]
 
     def variant_of(self, item: Item, name: str) -> Item | None:

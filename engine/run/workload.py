@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.data import load_exemplars, load_items, spec_for
+from engine.data.select import select_items
 from engine.errors import DatasetError
 from engine.perturb import perturb
 from engine.records import FEW_SHOT_MODE, ICL_MODES, Exemplar, Item
@@ -35,12 +36,15 @@ def build_workload(
     perturb_seed: int = 0,
     columns: dict[str, str] | None = None,
     corrected_labels: bool = False,
+    item_ids: tuple[str, ...] = (),
 ) -> Workload:
     loaded = load_items(
-        dataset, data_file, split=split, limit=limit, columns=columns,
+        dataset, data_file, split=split, limit=None if item_ids else limit, columns=columns,
         corrected_file=True if corrected_labels else None,
     )
     originals = list(loaded.items)
+    if item_ids:  # --items: these items (the first `limit` of them), variants with originals
+        originals = select_items(originals, item_ids, dataset=dataset, limit=limit)
     items = list(originals)
     variants = 0
     missing: dict[str, int] = {}
@@ -76,6 +80,7 @@ def workload_for(config: RunConfig) -> Workload:
         perturb_seed=config.perturb_seed,
         columns=dict(config.columns) or None,
         corrected_labels=config.corrected_labels,
+        item_ids=config.items,
     )
 
 

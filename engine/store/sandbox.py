@@ -11,6 +11,7 @@ any of it. The statement filter on top refuses what would write: anything but a 
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ READ_ONLY_TYPES = {"SELECT", "EXPLAIN", "PRAGMA"}  # EXPORT DATABASE writes file
 MULTI_READS = ("PIVOT",)
 PRAGMA_WRITES = ("IMPORT",)  # IMPORT DATABASE runs a folder's schema.sql and load.sql
 _LEADING = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+# Check-then-set must be one step: two threads opening the first connections of one instance at
+# once both found it unlocked, and the second one's SET failed on the lock the first had set.
+_SETTING = threading.Lock()
 
 
 def sandbox(con: Any, folder: Path) -> None:
@@ -29,15 +33,16 @@ def sandbox(con: Any, folder: Path) -> None:
     The settings belong to the database instance, which DuckDB shares between the connections of
     one process to one file: a second connection finds them set and locked already.
     """
-    if con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
-        return
-    allowed = str(folder.resolve()).rstrip("/") + "/"
-    con.execute("SET autoinstall_known_extensions = false")
-    con.execute("SET autoload_known_extensions = false")
-    quoted = allowed.replace("'", "''")
-    con.execute(f"SET allowed_directories = ['{quoted}']")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
+    with _SETTING:
+        if con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
+            return
+        allowed = str(folder.resolve()).rstrip("/") + "/"
+        con.execute("SET autoinstall_known_extensions = false")
+        con.execute("SET autoload_known_extensions = false")
+        quoted = allowed.replace("'", "''")
+        con.execute(f"SET allowed_directories = ['{quoted}']")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
 
 
 def check_read_only(sql: str) -> None:

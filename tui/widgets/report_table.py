@@ -83,4 +83,6 @@ def report_section(table: ReportTable) -> list[Widget]:
         notes = ["nothing to show"]
     if notes:
         widgets.append(Static(Text(" ".join(notes)), classes="report-note"))
+    if table.source and table.display_rows:
+        widgets.append(Static(Text(table.source, style="dim"), classes="report-note"))
     return widgets

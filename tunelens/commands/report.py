@@ -56,6 +56,12 @@ def cmd_report(argv: list[str]) -> int:
         "--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)"
     )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="print, for every table and figure, a SQL query that yields the rows it was "
+        "computed from (paste one into `tunelens query`), instead of the report",
+    )
     add_db(p)
     args = p.parse_args(argv)
     from engine.analysis import build_report
@@ -76,7 +82,7 @@ def cmd_report(argv: list[str]) -> int:
     # Where the results go is checked before the report is computed (that can take minutes).
     if args.out and args.format == "csv":
         check_output_dir(args.out, "--out")
-    elif args.out and args.format != "table":
+    elif args.out and (args.format != "table" or args.explain):
         check_output_file(args.out, "--out")
     if args.plot_dir:
         check_output_dir(args.plot_dir, "--plot-dir")
@@ -91,6 +97,11 @@ def cmd_report(argv: list[str]) -> int:
         seed=args.seed,
     )
     report = build_report(store, filters)
+    if args.explain:
+        from engine.render.explain import explain_text
+
+        emit(explain_text(store, report), args.out)
+        return 0 if not report.empty else 1
     if args.format == "table":
         from rich.console import Console
 
