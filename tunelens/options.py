@@ -199,6 +199,21 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def check_run_grader(name: str | None) -> None:
+    """A run's --grader must be a rule grader: refused before any model loads, not mid-run."""
+    if name is None:
+        return
+    from engine.grading import GRADERS
+
+    if name == "extract-llm":
+        raise UsageError(
+            "--grader extract-llm: not during a run (it needs a second model); run with the "
+            "rule grader, then `tunelens regrade --grader extract-llm --extractor MODEL`"
+        )
+    if name not in GRADERS:
+        raise UsageError(f"--grader: unknown grader {name!r} (choose from {', '.join(GRADERS)})")
+
+
 def build_run_config(args: argparse.Namespace) -> RunConfig:
     """The RunConfig the run options describe; bad values are UsageErrors naming the flag."""
     from engine.data import parse_column_map
@@ -212,6 +227,7 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
     at_least("--limit", args.limit, 1, "a positive number of items")
     at_least("--samples", args.samples, 1, "at least 1")
     at_least("--max-tokens", args.max_tokens, 1, "at least 1")
+    check_run_grader(args.grader)
     perturb: tuple[tuple[str, ...], ...] = ()
     if args.perturb:
         try:
