@@ -294,3 +294,34 @@ def test_run_refuses_extract_llm_as_primary_grader(tmp_path: Path) -> None:
     assert "tunelens regrade --grader extract-llm --extractor MODEL" in proc.stderr
     proc = tunelens("--headless", "--grader", "nope", db=tmp_path / "s.duckdb")
     assert proc.returncode == 2 and "--grader: unknown grader 'nope'" in proc.stderr
+
+
+def test_headless_run_grades_each_answer_with_the_extractor_too(
+    tmp_path: Path, tiny_models_toml: Path, gsm8k_file: Path
+) -> None:
+    db = tmp_path / "s.duckdb"
+    args = ["--headless", "--pair", "tiny", "--models", str(tiny_models_toml), "--dataset",
+            "gsm8k", "--data-file", str(gsm8k_file), "--limit", "2", "--max-tokens", "8",
+            "--extractor", "tiny-instruct"]
+    proc = tunelens(*args, db=db)
+    assert proc.returncode == 0, proc.stderr
+    assert "extract-llm (tiny-instruct): 4 verdicts" in proc.stderr
+    store = Store(db)
+    pairs = store.query(
+        "SELECT g.grader, x.grader, x.rule, e.extractor_name FROM generations g "
+        "JOIN grades x ON x.generation_id = g.generation_id AND x.grader <> g.grader "
+        "JOIN extractions e ON e.output_sha256 = sha256(g.output)"
+    ).rows
+    assert sorted(pairs) == [("gsm8k", "extract-llm", "extract-llm:tiny-instruct",
+                              "tiny-instruct")] * 4
+    rows = build_report(store).agreement
+    assert [(r.role, r.grader_a, r.grader_b, r.n) for r in rows] == [
+        ("base", "extract-llm", "gsm8k", 2), ("instruct", "extract-llm", "gsm8k", 2)]
+    # The extractor is not part of the run's identity: resuming without it finds the run done.
+    again = tunelens(*args[:-2], "--resume", db=db)
+    assert again.returncode == 0 and "is complete: nothing to resume" in again.stdout + again.stderr
+
+
+def test_app_run_refuses_an_extractor(tmp_path: Path) -> None:
+    proc = tunelens("--extractor", "smollm2-135m-instruct-q4_1", db=tmp_path / "s.duckdb")
+    assert proc.returncode == 2 and "--extractor: headless runs only" in proc.stderr

@@ -169,6 +169,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="run only one side of the pair",
     )
     p.add_argument("--grader", help="grader to record as primary (default: by dataset)")
+    p.add_argument(
+        "--extractor",
+        metavar="MODEL",
+        help="headless: also grade each answer with extract-llm, this models.toml model "
+        "extracting the final answer (e.g. smollm2-135m-instruct-q4_1); its verdicts go beside "
+        "the primary grader's, for grader agreement",
+    )
     add_db(p)
     add_resume(p)
     p.add_argument(
@@ -207,8 +214,9 @@ def check_run_grader(name: str | None) -> None:
 
     if name == "extract-llm":
         raise UsageError(
-            "--grader extract-llm: not during a run (it needs a second model); run with the "
-            "rule grader, then `tunelens regrade --grader extract-llm --extractor MODEL`"
+            "--grader extract-llm: the primary grader of a run is a rule grader; add "
+            "--extractor MODEL to grade each answer with extract-llm too, or afterwards "
+            "`tunelens regrade --grader extract-llm --extractor MODEL`"
         )
     if name not in GRADERS:
         raise UsageError(f"--grader: unknown grader {name!r} (choose from {', '.join(GRADERS)})")
@@ -282,6 +290,7 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         parallel_items=parallel_items,
         side_by_side=args.side_by_side,
         concurrency=args.concurrency,
+        extractor=args.extractor,
     )
     config.check()
     return config

@@ -452,9 +452,15 @@ class Store:
         return {r[0] for r in rows}
 
     def insert_generations(
-        self, rows: Sequence[dict[str, Any]], grades: Sequence[dict[str, Any]] = ()
+        self,
+        rows: Sequence[dict[str, Any]],
+        grades: Sequence[dict[str, Any]] = (),
+        extractions: Sequence[Any] = (),
     ) -> None:
-        """Insert a batch in one transaction; rows already present (same key) are left alone."""
+        """Insert a batch in one transaction; rows already present (same key) are left alone.
+
+        `grades` and the `extractions` (engine.grading.Extraction) behind them go in the same
+        transaction."""
         if not rows:
             return
         import pyarrow as pa
@@ -470,6 +476,7 @@ class Store:
             con.unregister("_batch")
             if grades:
                 _put_grades(con, grades)
+            _put_extractions(con, extractions)
             con.execute("COMMIT")
 
     def insert_grades(
@@ -489,13 +496,7 @@ class Store:
             con.execute("BEGIN")
             if grades:
                 _put_grades(con, grades)
-            if extractions:
-                now = datetime.now()
-                con.executemany(
-                    "INSERT OR IGNORE INTO extractions VALUES (?,?,?,?,?,?)",
-                    [(e.extractor_id, e.prompt_version, e.output_sha256, e.extractor_name,
-                      e.raw, now) for e in extractions],
-                )
+            _put_extractions(con, extractions)
             con.execute("COMMIT")
 
     def load_extractions(
@@ -562,6 +563,16 @@ def _put_grades(con: Any, grades: Sequence[dict[str, Any]]) -> None:
     con.register("_grades", _grades_table(grades))
     con.execute("INSERT OR IGNORE INTO grades BY NAME SELECT * FROM _grades")
     con.unregister("_grades")
+
+
+def _put_extractions(con: Any, extractions: Sequence[Any]) -> None:
+    if extractions:
+        now = datetime.now()
+        con.executemany(
+            "INSERT OR IGNORE INTO extractions VALUES (?,?,?,?,?,?)",
+            [(e.extractor_id, e.prompt_version, e.output_sha256, e.extractor_name, e.raw, now)
+             for e in extractions],
+        )
 
 
 def _grades_table(grades: Sequence[dict[str, Any]]) -> Any:
