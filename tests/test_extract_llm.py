@@ -6,6 +6,7 @@ tiny real GGUF models (llama.cpp, milliseconds a call) and the demo test the rea
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -325,3 +326,35 @@ def test_headless_run_grades_each_answer_with_the_extractor_too(
 def test_app_run_refuses_an_extractor(tmp_path: Path) -> None:
     proc = tunelens("--extractor", "smollm2-135m-instruct-q4_1", db=tmp_path / "s.duckdb")
     assert proc.returncode == 2 and "--extractor: headless runs only" in proc.stderr
+
+
+DEMO_EXTRACTOR = "smollm2-135m-instruct-q4_1"
+
+
+@pytest.mark.demo
+def test_demo_instruct_model_as_extractor(tmp_path: Path) -> None:
+    """The real SmolLM2-135M-Instruct extracts, offline; the report shows grader agreement."""
+    db = tmp_path / "s.duckdb"
+    answers_store(db)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tunelens", "regrade", "--grader", "extract-llm", "--extractor",
+         DEMO_EXTRACTOR, "--db", str(db)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "graded 5 answers" in proc.stderr and "4 extractor calls" in proc.stderr
+    store = Store(db)
+    from engine.inference.config import load_config
+    from engine.inference.sources import resolve
+
+    sha = resolve(load_config(REPO / "models.toml").models[DEMO_EXTRACTOR]).sha256
+    assert store.query("SELECT DISTINCT extractor_id FROM extractions").rows == [(sha,)]
+    got = dict(store.query(
+        "SELECT g.item_id, x.extracted FROM grades x JOIN generations g USING (generation_id) "
+        "WHERE x.grader = 'extract-llm' AND x.rule = ?", [f"extract-llm:{DEMO_EXTRACTOR}"]
+    ).rows)
+    assert set(got) == {"q0", "q1", "q2", "q3", "q4"}
+    assert got["q0"] == got["q3"] == "8"  # "The answer is 8.": even a 135M model copies that
+    report = tunelens("report", "--format", "markdown", db=db).stdout
+    assert "## grader agreement" in report and "extract-llm" in report
