@@ -15,7 +15,7 @@ import pytest
 from test_report import gen, start_run
 
 from engine.analysis import ReportFilters, build_report, regrade
-from engine.errors import GraderError
+from engine.errors import GraderError, PromptTooLong
 from engine.grading import GRADERS, ExtractLLMGrader, Extractor, clean_extraction, grade
 from engine.grading.extract_llm import (
     PROMPT_VERSION,
@@ -358,3 +358,42 @@ def test_demo_instruct_model_as_extractor(tmp_path: Path) -> None:
     assert got["q0"] == got["q3"] == "8"  # "The answer is 8.": even a 135M model copies that
     report = tunelens("report", "--format", "markdown", db=db).stdout
     assert "## grader agreement" in report and "extract-llm" in report
+
+
+async def test_app_report_screen_shows_agreement_and_flips(tmp_path: Path) -> None:
+    from test_tui_report import make_app, report_ready
+    from textual.widgets import DataTable
+
+    store = answers_store(tmp_path / "s.duckdb")
+    regrade(store, ExtractLLMGrader(book()))
+    async with make_app(tmp_path, store).run_test(size=(120, 40)) as pilot:
+        screen = await report_ready(pilot)
+        agreement = screen.query_one("#table-agreement", DataTable)
+        assert agreement.row_count == 1
+        cells = [str(c) for c in agreement.get_row_at(0)]
+        assert "extract-llm" in cells and "gsm8k" in cells
+        assert any(c.startswith("60.0%") for c in cells)
+        flips = screen.query_one("#table-disagreements", DataTable)
+        assert flips.row_count == 2
+        items = {str(flips.get_row_at(i)[1]) for i in range(2)}
+        assert items == {"q1", "q2"}
+
+
+class TooLong(ReplyBook):
+    def extract(self, question: str, output: str) -> str:
+        if len(output) > 20:
+            raise PromptTooLong("prompt of 5000 tokens leaves no room in the context of 1024")
+        return super().extract(question, output)
+
+
+def test_an_output_too_long_for_the_extractor_is_an_error_grade(tmp_path: Path) -> None:
+    store = answers_store(tmp_path / "s.duckdb")
+    result = regrade(store, ExtractLLMGrader(TooLong(book().replies)))
+    assert (result.graded, result.errors) == (5, 4)  # only "No idea." fits
+    rules = store.query(
+        "SELECT rule, count(*) FROM grades WHERE grader = 'extract-llm' GROUP BY ALL ORDER BY 1"
+    ).rows
+    assert rules == [("error", 4), ("extract-llm:book", 1)]
+    assert store.query("SELECT count(*) FROM extractions").rows[0][0] == 1  # errors not cached
+    (row,) = build_report(store).agreement
+    assert row.n == 1  # error grades are left out of agreement

@@ -19,7 +19,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from engine.errors import GraderError
+from engine.errors import GraderError, PromptTooLong
 from engine.grading.registry import GRADERS, default_grader, register
 from engine.records import Grade, Item
 
@@ -188,14 +188,20 @@ class ExtractLLMGrader:
         key = cache_key(self.extractor.id, output, self.prompt_version)
         raw = self.cache.get(key)
         if raw is None:
-            raw = self.extractor.extract(item.question, output)
             self.calls += 1
+            try:
+                raw = self.extractor.extract(item.question, output)
+            except PromptTooLong as exc:  # this output only: graded "error", not cached
+                return Grade(None, False, "error", GRADER_NAME, str(exc)[:300])
             self.cache[key] = raw
             self.new.append(Extraction(*key, self.extractor.name, raw))
         answer = clean_extraction(raw)
         judged = compare(item, answer, self.comparator)
         detail = f"reply {raw.strip()[:80]!r}; {judged.grader}: {judged.detail}"
-        return Grade(answer or None, judged.correct, self.rule, GRADER_NAME, detail[:500])
+        # A comparator that failed (a math-verify time-out) makes an "error" grade, which
+        # agreement leaves out, as it does the rule grader's own errors.
+        rule = "error" if judged.rule == "error" else self.rule
+        return Grade(answer or None, judged.correct, rule, GRADER_NAME, detail[:500])
 
     def drain(self) -> list[Extraction]:
         """The extractions made since the last drain (for the caller to store)."""
