@@ -64,6 +64,7 @@ class ReplyBook:
         (": $18", "$18"),
         (" is 1,000.\nQ: next question", "1,000"),
         (" x = 1, y = 2", "x = 1, y = 2"),  # several parts: the whole answer stays
+        (" x >= 3.", "x >= 3"),  # an inequality is the answer, not its right-hand side
         ("", ""),
         (" none", "none"),
     ],

@@ -80,6 +80,8 @@ def extraction_messages(question: str, output: str) -> list[dict[str, str]]:
 
 _LEAD = re.compile(r"^(?:is\b|:|=)\s*", re.I)
 # Math and bold markup around the whole answer (a "$" alone is kept: "$18" is dollars).
+# A lone "=" (not <=, >=, != or ==): "x >= 3" is an answer, not "3".
+_EQUALS = re.compile(r"(?<![<>!=])=(?!=)")
 _PAIRS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"))
 
 
@@ -102,8 +104,9 @@ def clean_extraction(raw: str) -> str:
                 text = text[len(left) : -len(right)].strip()
         if text == before:
             break
-    if "=" in text and "," not in text:
-        text = text.rsplit("=", 1)[1].strip()
+    parts = _EQUALS.split(text)
+    if len(parts) > 1 and "," not in text:
+        text = parts[-1].strip()
     return text
 
 
