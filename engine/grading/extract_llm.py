@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from engine.errors import GraderError, PromptTooLong
+from engine.grading.gsm8k import compare_number
+from engine.grading.math_verify import compare_latex
+from engine.grading.medcalc import grade_medcalc
 from engine.grading.registry import GRADERS, default_grader, register
 from engine.records import Grade, Item
 
@@ -46,10 +49,6 @@ STOP = ("\n",)
 # sit); 3000 characters is ~800 tokens, inside every context the models in models.toml have.
 MAX_OUTPUT_CHARS = 3000
 MAX_QUESTION_CHARS = 2000
-
-# Comparators whose inputs are LaTeX: the extracted answer is handed over boxed, the form their
-# final-answer rules read first.
-LATEX_COMPARATORS = frozenset({"math-verify"})
 
 
 @runtime_checkable
@@ -133,18 +132,16 @@ def comparator_for(item: Item) -> str:
 def compare(item: Item, answer: str, comparator: str | None = None) -> Grade:
     """Judge an already extracted answer with a rule grader's comparison.
 
-    The boundary with the rule graders (which another part of tunelens improves): the answer is
-    handed to the grader as an output in the form its extraction reads first ("The answer is X."
-    for numbers, dates and gestational ages; "\\boxed{X}" for LaTeX), so it finds exactly that
-    answer and its comparison (numeric, MedCalc by type, symbolic) decides. A bare "4" is not
-    handed over as is: the rule graders read a lone number on a line as a list enumerator.
+    The boundary with the rule graders: their functions for a bare answer (numbers, MedCalc by
+    output type, LaTeX by symbolic equivalence), so extract-llm and the rule grader differ only
+    in what they extract, never in how they compare.
     """
     name = comparator or comparator_for(item)
-    if name in LATEX_COMPARATORS:
-        text = answer if not answer or "\\boxed" in answer else f"\\boxed{{{answer}}}"
-    else:
-        text = f"The answer is {answer}." if answer else ""
-    return GRADERS[name](item, text)
+    if name == "math-verify":
+        return compare_latex(answer, item.gold)
+    if name == "medcalc":
+        return grade_medcalc(answer, item)
+    return compare_number(answer, item.gold, item.question)
 
 
 @dataclass(frozen=True)
