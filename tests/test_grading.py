@@ -634,7 +634,7 @@ def test_default_grader_and_dispatch() -> None:
     assert grade(med, '{"answer": "4"}').grader == "medcalc"
     assert grade(limited, "The answer is 10.4").correct
     assert grade(gsm, '{"answer": "18"}', grader="medcalc").correct
-    assert set(GRADERS) == {"gsm8k", "medcalc", "math-verify"}
+    assert set(GRADERS) == {"gsm8k", "medcalc", "math-verify", "extract-llm"}
     with pytest.raises(ValueError, match="unknown grader 'nope'"):
         grade(gsm, "18", grader="nope")
 

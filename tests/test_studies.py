@@ -338,8 +338,11 @@ def test_munjal_end_to_end(big_ctx_toml: Path, tmp_path: Path,
     assert diff["test"].startswith("mcnemar") or diff["p_value"] is not None
 
 
-def test_munjal_refuses_an_unknown_second_grader(tmp_path: Path) -> None:
+def test_munjal_refuses_a_second_grader_it_cannot_use(tmp_path: Path) -> None:
     from tunelens.commands.reproduce import cmd_reproduce
 
-    with pytest.raises(UsageError, match="rule graders still work"):
-        cmd_reproduce(["munjal", "--grader", "extract-llm", "--db", str(tmp_path / "x.duckdb")])
+    db = str(tmp_path / "x.duckdb")
+    with pytest.raises(UsageError, match="--grader extract-llm needs --extractor MODEL"):
+        cmd_reproduce(["munjal", "--grader", "extract-llm", "--db", db])
+    with pytest.raises(UsageError, match="--grader nope: unknown grader"):
+        cmd_reproduce(["munjal", "--grader", "nope", "--db", db])

@@ -73,6 +73,12 @@ def run_headless(
         console.print("[red]nothing to run[/]")
         return 1
 
+    second = prepared.load_extractor()
+    if second is not None:
+        console.print(
+            f"extract-llm: {second.extractor.name} extracts each final answer too "
+            f"({len(second.cache)} extractions cached)"
+        )
     with console.status("loading models...") as status:
         models = prepared.load_models(
             on_status=lambda role, msg: status.update(f"{role}: {msg}")
@@ -146,6 +152,12 @@ def run_headless(
         console.print(
             f"[yellow]skipped {len(runner.skipped)} answers[/] that could not be made, first: "
             f"{first.call.role} {first.call.item.item_id} ({first.call.mode}): {first.reason}"
+        )
+    if runner.second_grader is not None:
+        console.print(
+            f"extract-llm ({runner.second_grader.extractor.name}): {runner.second_graded} "
+            f"verdicts, {runner.second_changed} differ from the primary grader's, "
+            f"{runner.second_grader.calls} extractor calls; `tunelens report` shows agreement"
         )
     console.print(f"{elapsed:.1f} s, run id {plan.run_id}, store {store.path}")
     if status == "interrupted":

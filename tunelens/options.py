@@ -176,6 +176,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="run only one side of the pair",
     )
     p.add_argument("--grader", help="grader to record as primary (default: by dataset)")
+    p.add_argument(
+        "--extractor",
+        metavar="MODEL",
+        help="headless: also grade each answer with extract-llm, this models.toml model "
+        "extracting the final answer (e.g. smollm2-135m-instruct-q4_1); its verdicts go beside "
+        "the primary grader's, for grader agreement",
+    )
     add_db(p)
     add_resume(p)
     p.add_argument(
@@ -206,6 +213,22 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def check_run_grader(name: str | None) -> None:
+    """A run's --grader must be a rule grader: refused before any model loads, not mid-run."""
+    if name is None:
+        return
+    from engine.grading import GRADERS
+
+    if name == "extract-llm":
+        raise UsageError(
+            "--grader extract-llm: the primary grader of a run is a rule grader; add "
+            "--extractor MODEL to grade each answer with extract-llm too, or afterwards "
+            "`tunelens regrade --grader extract-llm --extractor MODEL`"
+        )
+    if name not in GRADERS:
+        raise UsageError(f"--grader: unknown grader {name!r} (choose from {', '.join(GRADERS)})")
+
+
 def build_run_config(args: argparse.Namespace) -> RunConfig:
     """The RunConfig the run options describe; bad values are UsageErrors naming the flag."""
     from engine.data import parse_column_map
@@ -219,6 +242,7 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
     at_least("--limit", args.limit, 1, "a positive number of items")
     at_least("--samples", args.samples, 1, "at least 1")
     at_least("--max-tokens", args.max_tokens, 1, "at least 1")
+    check_run_grader(args.grader)
     perturb: tuple[tuple[str, ...], ...] = ()
     if args.perturb:
         try:
@@ -274,6 +298,7 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         parallel_items=parallel_items,
         side_by_side=args.side_by_side,
         concurrency=args.concurrency,
+        extractor=args.extractor,
     )
     config.check()
     return config

@@ -2,8 +2,9 @@
 
 `grade(item, output)` is the entry point; the Grade it returns says which rule found the answer
 and where it sits in the output (`span`). One module per grader family (gsm8k, medcalc,
-math_verify) behind the name registry; numbers, dates and the extraction rules they share live
-in numbers, dates and extract, LaTeX answers in latex, what a word problem asks in asked.
+math_verify, extract_llm) behind the name registry; numbers, dates and the extraction rules
+they share live in numbers, dates and extract, LaTeX answers in latex, what a word problem asks
+in asked.
 
 The comparators also judge a bare answer that something else extracted (a model-based
 extractor): `compare_number(answer, gold, question)`, `compare_latex(answer, gold)`, and
@@ -14,6 +15,14 @@ from __future__ import annotations
 
 from engine.errors import GradeInputError, GraderError
 from engine.grading.extract import Span, truncate_run_on
+from engine.grading.extract_llm import (
+    PROMPT_VERSION,
+    Extraction,
+    ExtractLLMGrader,
+    Extractor,
+    clean_extraction,
+    extraction_messages,
+)
 from engine.grading.gsm8k import compare_number, extract_number_answer, grade_gsm8k
 from engine.grading.jsonl import grade_jsonl_records
 from engine.grading.latex import extract_latex, normalise_latex
@@ -26,14 +35,20 @@ from engine.records import Grade, Item
 __all__ = [
     "GRADERS",
     "MEDCALC_OUTPUT_TYPES",
+    "PROMPT_VERSION",
+    "ExtractLLMGrader",
+    "Extraction",
+    "Extractor",
     "GradeInputError",
     "Grader",
     "GraderError",
+    "clean_extraction",
     "compare_latex",
     "compare_number",
     "default_grader",
     "extract_latex",
     "extract_number_answer",
+    "extraction_messages",
     "get_grader",
     "grade",
     "grade_gsm8k",

@@ -17,7 +17,7 @@ try:
     TUNELENS_VERSION = version("tunelens")
 except PackageNotFoundError:  # running from a source tree that was never installed
     TUNELENS_VERSION = "0.0.0+source"
-EXECUTION_ONLY = ("parallel_items", "side_by_side", "concurrency")
+EXECUTION_ONLY = ("parallel_items", "side_by_side", "concurrency", "extractor")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ class RunConfig:
     parallel_items: int = DEFAULT_PARALLEL_ITEMS  # answers per model in one llama.cpp batch
     side_by_side: str | None = None  # None: models.toml's [engine] side_by_side
     concurrency: int | None = None  # served models: requests in flight (None: the server's slots)
+    # extract-llm beside the primary grader, after each answer: a models.toml model name. It adds
+    # verdicts, never changes an answer, so a run resumed with or without it is the same run.
+    extractor: str | None = None
 
     def check(self) -> None:
         """Refuse values that would run something other than what they say, as one UsageError

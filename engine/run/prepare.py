@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 
 from engine.data import spec_for
 from engine.errors import DatasetError
+from engine.grading import ExtractLLMGrader
 from engine.inference.config import ModelsConfig, PairSpec, load_config
 from engine.inference.pairs import load_pair
 from engine.records import Exemplar, Item, Role
 from engine.run.config import RunConfig
+from engine.run.extractor import extractor_from_config
 from engine.run.runner import Runner
 from engine.run.workload import Workload, exemplar_source, workload_for
 
@@ -44,6 +46,7 @@ class PreparedRun:
     models: dict[Role, Engine] = field(default_factory=dict)
     exemplars: ExemplarSource | None = None
     kind: str = "headless"
+    second_grader: ExtractLLMGrader | None = None
 
     def load_models(
         self,
@@ -57,11 +60,23 @@ class PreparedRun:
             self.models.update(got)
         return {r: self.models[r] for r in (roles or self.config.roles)}
 
+    def load_extractor(self) -> ExtractLLMGrader | None:
+        """The run's extract-llm grader (RunConfig.extractor), its cache read from the store.
+
+        The extractor model is found and hashed now (a wrong name fails before the pair loads)
+        and loaded on its first extraction."""
+        if self.config.extractor and self.second_grader is None:
+            extractor = extractor_from_config(self.models_config, self.config.extractor)
+            grader = ExtractLLMGrader(extractor)
+            grader.cache.update(self.store.load_extractions(extractor.id, grader.prompt_version))
+            self.second_grader = grader
+        return self.second_grader
+
     def runner(self) -> Runner:
         """A runner over the loaded models (a role whose model is not loaded is left out)."""
         loaded = tuple(r for r in self.config.roles if r in self.models)
         config = self.config if loaded == self.config.roles else replace(self.config, roles=loaded)
-        return Runner(
+        runner = Runner(
             config,
             self.store,
             self.models,
@@ -69,6 +84,8 @@ class PreparedRun:
             exemplar_source=self.exemplars or exemplar_source_for(self.config, self.workload.items),
             kind=self.kind,
         )
+        runner.second_grader = self.load_extractor()
+        return runner
 
 
 def exemplar_source_for(

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.grading import grade
+from engine.grading import ExtractLLMGrader, grade
 from engine.inference.defaults import DEFAULT_SIDE_BY_SIDE
 from engine.inference.engine import Engine
 from engine.inference.llama import (
@@ -222,6 +222,7 @@ class RecordWriter:
         self.max_age_s = max_age_s
         self._rows: list[dict[str, Any]] = []
         self._grades: list[dict[str, Any]] = []
+        self._extractions: list[Any] = []
         self._since = time.monotonic()
         self._lock = threading.Lock()
         self.written = 0
@@ -236,14 +237,22 @@ class RecordWriter:
         if due:
             self.flush()
 
+    def add_grades(self, grades: Sequence[dict[str, Any]], extractions: Sequence[Any]) -> None:
+        """A second grader's verdicts on answers already added (written with the next batch)."""
+        with self._lock:
+            self._grades.extend(grades)
+            self._extractions.extend(extractions)
+
     def flush(self) -> None:
         with self._lock:
-            rows, grades = self._rows, self._grades
-            self._rows, self._grades = [], []
+            rows, grades, made = self._rows, self._grades, self._extractions
+            self._rows, self._grades, self._extractions = [], [], []
             self._since = time.monotonic()
             if rows:
-                self.store.insert_generations(rows, grades)
+                self.store.insert_generations(rows, grades, made)
                 self.written += len(rows)
+            elif grades or made:
+                self.store.insert_grades(grades, made)
 
 
 # -- whole runs ---------------------------------------------------------------------------------
@@ -339,6 +348,12 @@ class Runner:
         self.kind = kind
         self.cancel = threading.Event()
         self.skipped: list[Skipped] = []
+        # extract-llm beside the primary grader (RunConfig.extractor), after each answer, on the
+        # thread that writes, while the workers go on generating.
+        self.second_grader: ExtractLLMGrader | None = None
+        self.second_graded = 0
+        self.second_changed = 0  # its verdict differs from the primary's
+        self._items_by_key: dict[tuple[str, str], Item] | None = None
 
     def plan(self, run_id: str) -> RunPlan:
         cfg = self.config
@@ -439,6 +454,7 @@ class Runner:
                     self.cancel.set()
                     continue
                 writer.add(payload)
+                self._grade_again(payload, writer)
                 done += 1
                 yield Progress(role, payload, done, plan.total)
         finally:
@@ -456,6 +472,22 @@ class Runner:
             writer.flush()
         if error is not None:
             raise error
+
+    def _grade_again(self, answer: Answer, writer: RecordWriter) -> None:
+        """The second grader's verdict on an answer just added (nothing without one)."""
+        grader = self.second_grader
+        if grader is None:
+            return
+        if self._items_by_key is None:
+            self._items_by_key = {(i.dataset, i.item_id): i for i in self.items}
+        row = answer.row
+        g = grader(self._items_by_key[(row["dataset"], row["item_id"])], row["output"] or "")
+        grade = {"generation_id": row["generation_id"], "grader": g.grader,
+                 "extracted": g.extracted, "correct": g.correct, "rule": g.rule,
+                 "detail": g.detail}
+        writer.add_grades([grade], grader.drain())
+        self.second_graded += 1
+        self.second_changed += g.correct != answer.grade.correct
 
     def _worker_for(self, role: Role) -> Callable[..., None]:
         """One answer at a time, several in one llama.cpp batch, or several requests in flight."""

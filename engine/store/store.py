@@ -148,6 +148,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX generations_run ON generations (run_id);
     """,
+    # v2: the extract-llm grader's cache: what an extractor model replied for an output, so a
+    # regrade with the same extractor and prompt version makes no model call twice.
+    """
+    CREATE TABLE extractions (
+        extractor_id   VARCHAR,                      -- GGUF sha256, or served:<kind>:<model id>
+        prompt_version VARCHAR,                      -- engine.grading.extract_llm.PROMPT_VERSION
+        output_sha256  VARCHAR,                      -- sha256 of the output it read (UTF-8)
+        extractor_name VARCHAR,                      -- its models.toml name at the time
+        extracted      VARCHAR,                      -- the model's raw reply
+        created_at     TIMESTAMP,
+        PRIMARY KEY (extractor_id, prompt_version, output_sha256)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -439,9 +452,15 @@ class Store:
         return {r[0] for r in rows}
 
     def insert_generations(
-        self, rows: Sequence[dict[str, Any]], grades: Sequence[dict[str, Any]] = ()
+        self,
+        rows: Sequence[dict[str, Any]],
+        grades: Sequence[dict[str, Any]] = (),
+        extractions: Sequence[Any] = (),
     ) -> None:
-        """Insert a batch in one transaction; rows already present (same key) are left alone."""
+        """Insert a batch in one transaction; rows already present (same key) are left alone.
+
+        `grades` and the `extractions` (engine.grading.Extraction) behind them go in the same
+        transaction."""
         if not rows:
             return
         import pyarrow as pa
@@ -457,17 +476,40 @@ class Store:
             con.unregister("_batch")
             if grades:
                 _put_grades(con, grades)
+            _put_extractions(con, extractions)
             con.execute("COMMIT")
 
-    def insert_grades(self, grades: Sequence[dict[str, Any]]) -> None:
-        """Add verdicts (a regrade) to `grades`; a (generation, grader) already there is kept."""
-        if not grades:
+    def insert_grades(
+        self, grades: Sequence[dict[str, Any]], extractions: Sequence[Any] = ()
+    ) -> None:
+        """Add verdicts (a regrade) to `grades`; a (generation, grader) already there is kept.
+
+        `extractions` (engine.grading.Extraction) made for these verdicts are stored in the same
+        transaction, so a killed regrade keeps both or neither.
+        """
+        if not grades and not extractions:
             return
         # A first write connection runs the migration, which leaves a result open that `register`
         # refuses to work next to: migrate in a connection of its own first.
         self.ensure()
         with self.connect() as con:
-            _put_grades(con, grades)
+            con.execute("BEGIN")
+            if grades:
+                _put_grades(con, grades)
+            _put_extractions(con, extractions)
+            con.execute("COMMIT")
+
+    def load_extractions(
+        self, extractor_id: str, prompt_version: str
+    ) -> dict[tuple[str, str, str], str]:
+        """The cached replies of one extractor under one prompt version, by cache key."""
+        self.ensure()  # a store made before the extractions table gets it first
+        rows = self.query(
+            "SELECT output_sha256, extracted FROM extractions "
+            "WHERE extractor_id = ? AND prompt_version = ?",
+            [extractor_id, prompt_version],
+        ).rows
+        return {(extractor_id, prompt_version, sha): text for sha, text in rows}
 
     def insert_token_shift(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
@@ -521,6 +563,16 @@ def _put_grades(con: Any, grades: Sequence[dict[str, Any]]) -> None:
     con.register("_grades", _grades_table(grades))
     con.execute("INSERT OR IGNORE INTO grades BY NAME SELECT * FROM _grades")
     con.unregister("_grades")
+
+
+def _put_extractions(con: Any, extractions: Sequence[Any]) -> None:
+    if extractions:
+        now = datetime.now()
+        con.executemany(
+            "INSERT OR IGNORE INTO extractions VALUES (?,?,?,?,?,?)",
+            [(e.extractor_id, e.prompt_version, e.output_sha256, e.extractor_name, e.raw, now)
+             for e in extractions],
+        )
 
 
 def _grades_table(grades: Sequence[dict[str, Any]]) -> Any:

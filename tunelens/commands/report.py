@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import UsageError
-from engine.grading import GRADERS
+from engine.grading import GRADERS, ExtractLLMGrader
 from engine.store.store import Store
 from tunelens.options import (
     add_db,
     add_format,
+    add_models,
     add_report_filters,
     at_least,
     command_parser,
@@ -20,7 +22,7 @@ from tunelens.options import (
 from tunelens.output import emit
 
 if TYPE_CHECKING:
-    from engine.analysis import ReportFilters
+    from engine.analysis import RegradeResult, ReportFilters
 
 # The analysis (numpy) is imported when a command runs, not for its --help.
 
@@ -51,6 +53,7 @@ def cmd_report(argv: list[str]) -> int:
         metavar="GRADER",
         help="first add GRADER's verdicts for answers that lack them (for grader agreement)",
     )
+    add_extractor(p)
     p.add_argument("--pass-k", metavar="K,...", help="extra k for pass@k, e.g. 5,10")
     p.add_argument(
         "--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)"
@@ -63,6 +66,7 @@ def cmd_report(argv: list[str]) -> int:
         "computed from (paste one into `tunelens query`), instead of the report",
     )
     add_db(p)
+    add_models(p)
     args = p.parse_args(argv)
     from engine.analysis import build_report
     from engine.render import (
@@ -88,7 +92,9 @@ def cmd_report(argv: list[str]) -> int:
         check_output_dir(args.plot_dir, "--plot-dir")
     store = Store(args.db)
     if args.regrade:
-        _regrade(store, args.regrade, report_filters(args))
+        _regrade(store, args.regrade, report_filters(args), args.extractor, args.models)
+    elif args.extractor:
+        raise UsageError("--extractor: goes with --regrade extract-llm")
     filters = report_filters(
         args,
         grader=args.grader,
@@ -125,26 +131,84 @@ def cmd_regrade(argv: list[str]) -> int:
         "Grade recorded answers again with another grader and add its verdicts to the grades "
         "table (the primary verdicts stay); `tunelens report` then shows grader agreement.",
     )
-    p.add_argument("--grader", required=True, help="gsm8k, medcalc or math-verify")
+    p.add_argument(
+        "--grader", required=True, help=f"{', '.join(GRADERS)} (extract-llm needs --extractor)"
+    )
+    add_extractor(p)
     add_report_filters(p)
     add_db(p)
+    add_models(p)
     args = p.parse_args(argv)
-    _regrade(Store(args.db), args.grader, report_filters(args))
+    _regrade(Store(args.db), args.grader, report_filters(args), args.extractor, args.models)
     return 0
 
 
-def _regrade(store: Store, grader: str, filters: ReportFilters) -> None:
-    """Add `grader`'s verdicts to the recorded answers `filters` select, and say what changed."""
-    from engine.analysis import regrade
+def add_extractor(p: ArgumentParser) -> None:
+    p.add_argument(
+        "--extractor",
+        metavar="MODEL",
+        help="extract-llm: the models.toml model that extracts final answers (offline: "
+        "smollm2-135m-instruct-q4_1)",
+    )
 
+
+def _regrade(
+    store: Store,
+    grader: str,
+    filters: ReportFilters,
+    extractor: str | None = None,
+    models_file: str | None = None,
+) -> None:
+    """Add `grader`'s verdicts to the recorded answers `filters` select, and say what changed."""
     if grader not in GRADERS:
         raise UsageError(f"unknown grader {grader!r} (choose from {', '.join(GRADERS)})")
-    result = regrade(store, grader, filters)
+    if grader == "extract-llm" and not extractor:
+        raise UsageError(
+            "--grader extract-llm needs --extractor MODEL (a model in models.toml, e.g. "
+            "smollm2-135m-instruct-q4_1)"
+        )
+    if extractor and grader != "extract-llm":
+        raise UsageError(f"--extractor: only the extract-llm grader uses one, not {grader}")
+    model = None
+    how: str | ExtractLLMGrader = grader
+    if extractor:
+        from engine.run.extractor import load_extractor
+
+        model = load_extractor(extractor, models_file)
+        how = ExtractLLMGrader(model)
+    try:
+        result = _with_progress(store, how, filters, grader)
+    finally:
+        if model is not None:
+            model.close()
+    calls = f", {result.model_calls} extractor calls" if extractor else ""
     print(
         f"{grader}: graded {result.graded} answers ({result.already} already had its verdict, "
-        f"{result.changed} verdicts differ from the primary grader, {result.errors} errors)",
+        f"{result.changed} verdicts differ from the primary grader, {result.errors} errors"
+        f"{calls})",
         file=sys.stderr,
     )
+
+
+def _with_progress(
+    store: Store, how: str | ExtractLLMGrader, filters: ReportFilters, label: str
+) -> RegradeResult:
+    """The regrade, with a progress bar on stderr (a model-based grader takes seconds each)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from engine.analysis import regrade
+
+    progress = Progress(
+        f"[bold]{label}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    )
+    with progress:
+        task = progress.add_task(label, total=None)
+        return regrade(
+            store, how, filters,
+            on_progress=lambda n, total: progress.update(task, completed=n, total=total),
+        )
 
 
 def _int_list(text: str | None, flag: str) -> tuple[int, ...]:

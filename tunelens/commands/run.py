@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from engine.errors import UsageError
 from tunelens.commands import COMMANDS
 from tunelens.options import add_run_options, build_run_config
 
@@ -28,6 +29,11 @@ def run_parser() -> argparse.ArgumentParser:
 def cmd_run(argv: list[str]) -> int:
     args = run_parser().parse_args(argv)
     config = build_run_config(args)
+    if config.extractor and not args.headless:
+        raise UsageError(
+            "--extractor: headless runs only; after an app run use "
+            "`tunelens regrade --grader extract-llm --extractor MODEL`"
+        )
     if args.headless:
         from tunelens.headless import run_headless
 

@@ -330,14 +330,9 @@ def _regrade_extract_llm(
     """The auxiliary-model extractor's verdicts (the extract-llm grader, with its model)."""
     if not extractor:
         raise UsageError("--grader extract-llm needs --extractor MODEL (a model in models.toml)")
-    try:
-        from engine.run.extractor import load_extractor  # type: ignore[import-not-found]
-
-        from engine.grading import ExtractLLMGrader  # type: ignore[attr-defined]
-    except ImportError:
-        raise UsageError("--grader extract-llm: the extractor is not in this build; the rule "
-                         "graders still work") from None
     from engine.analysis import regrade
+    from engine.grading import ExtractLLMGrader
+    from engine.run.extractor import load_extractor
 
     model = load_extractor(extractor, models_file)
     try:
@@ -353,11 +348,11 @@ def _second_graders(names: list[str], extractor: str | None) -> list[str]:
     out = []
     for name in names:
         if name not in GRADERS:
-            hint = (" (the auxiliary-model extractor is not in this build: the rule graders "
-                    "still work)" if name.startswith("extract") else "")
-            raise UsageError(f"--grader {name}: unknown grader{hint}; choose from "
+            raise UsageError(f"--grader {name}: unknown grader; choose from "
                              f"{', '.join(GRADERS)}")
         out.append(name)
     if extractor and "extract-llm" not in out:
         raise UsageError("--extractor needs --grader extract-llm")
+    if "extract-llm" in out and not extractor:  # refused before any model loads
+        raise UsageError("--grader extract-llm needs --extractor MODEL (a model in models.toml)")
     return out
