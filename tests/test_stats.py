@@ -165,3 +165,82 @@ def test_correlation_refuses_few_tasks_and_constant_data() -> None:
     # Spearman on these ranks: 1 - 6 * sum(d^2) / (n (n^2 - 1)) with d = +-1 six times
     assert r.spearman_r == pytest.approx(1 - 6 * 6 / (6 * 35))
     assert r.spearman_p is not None and 0 < r.spearman_p < 0.1
+
+
+# -- the fast paths give scipy's and the old bootstrap's figures (issue 14) ----------------------
+
+
+def test_wilson_is_scipys_to_the_bit() -> None:
+    from scipy.stats import binomtest
+
+    for n in [*range(1, 60), 99, 100, 257, 1000, 12_345, 125_000]:
+        for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+            ours = stats.proportion(k, n)
+            assert (ours.low, ours.high) == (float(ref.low), float(ref.high)), (k, n)
+    ref = binomtest(3, 10).proportion_ci(confidence_level=0.9, method="wilson")
+    assert stats.proportion(3, 10, confidence=0.9).low == float(ref.low)
+
+
+def test_mcnemar_p_values_are_scipys_to_the_bit() -> None:
+    from scipy.stats import binomtest, chi2
+
+    for d in range(1, stats.EXACT_MCNEMAR_MAX + 1):
+        for a in range(d + 1):
+            _, p, method = stats.mcnemar_counts(a, d - a)
+            assert method == "exact" and p == float(binomtest(a, d, 0.5).pvalue), (a, d)
+    for d in (26, 27, 40, 101, 1000, 31_250):
+        for a in sorted({0, 1, d // 3, d // 2, d - 1, d}):
+            stat, p, method = stats.mcnemar_counts(a, d - a)
+            assert method == "chi2-cc" and p == float(chi2.sf(stat, df=1)), (a, d)
+
+
+def _old_bootstrap(arrays: list[np.ndarray], fn: object, resamples: int, seed: int) -> np.ndarray:
+    """The resampling main used before issue 14: one index matrix per call."""
+    idx = np.random.default_rng(seed).integers(0, len(arrays[0]), size=(resamples, len(arrays[0])))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return fn(*(a[idx].mean(axis=-1) for a in arrays))  # type: ignore[operator]
+
+
+def test_small_bootstrap_draws_what_it_drew_before() -> None:
+    rng = np.random.default_rng(5)
+    a = (rng.random(40) < 0.4).astype(float)
+    b = (rng.random(40) < 0.6).astype(float)
+    for fn, ours in ((stats.mean_difference, stats.paired_difference_ci(a, b, seed=3)),
+                     (stats.relative_drop, stats.relative_drop_ci(a, b, seed=3))):
+        values = _old_bootstrap([a, b], fn, 2000, 3)
+        alpha = 1.0 - 0.95  # as the old code computed it (not quite 0.05)
+        lo, hi = np.percentile(values[~np.isnan(values)], [100 * alpha / 2, 100 * (1 - alpha / 2)])
+        assert (ours.low, ours.high) == (float(lo), float(hi))
+    # the cached matrix is not written to by anyone
+    assert not stats._indices(40, 2000, 3, 0).flags.writeable
+
+
+def test_large_bootstrap_draws_pattern_counts() -> None:
+    rng = np.random.default_rng(1)
+    n = 50_000  # 50,000 x 2000 item draws: above EXACT_RESAMPLING_MAX
+    assert n * stats.BOOTSTRAP_RESAMPLES > stats.EXACT_RESAMPLING_MAX
+    a = (rng.random(n) < 0.30).astype(float)
+    b = np.where(rng.random(n) < 0.8, a, 1 - a)
+    d = stats.paired_difference_ci(a, b, seed=0)
+    assert d == stats.paired_difference_ci(a, b, seed=0)  # deterministic
+    assert d != stats.paired_difference_ci(a, b, seed=1)
+    # the paired interval: normal approximation with the discordant-pair variance
+    diff = b - a
+    se = diff.std() / np.sqrt(n)
+    assert d.low == pytest.approx(diff.mean() - 1.96 * se, abs=0.25 * se)
+    assert d.high == pytest.approx(diff.mean() + 1.96 * se, abs=0.25 * se)
+    # unpaired: each sample's own variance adds up, wider than paired on correlated data
+    u = stats.bootstrap_ci([a, b], stats.mean_difference, paired=False)
+    se_u = np.sqrt(a.var() / n + b.var() / n)
+    assert u.high - u.low == pytest.approx(2 * 1.96 * se_u, rel=0.1)
+    assert u.high - u.low > d.high - d.low
+
+
+def test_unpaired_bootstrap_takes_samples_of_different_sizes() -> None:
+    x, y = [1.0] * 6 + [0.0] * 4, [1.0] * 3 + [0.0] * 17
+    ci = stats.bootstrap_ci([x, y], stats.relative_drop, paired=False, seed=2)
+    assert ci.estimate == pytest.approx((0.6 - 0.15) / 0.6)
+    assert ci.low is not None and ci.low < ci.estimate < ci.high
+    with pytest.raises(ValueError):
+        stats.bootstrap_ci([x, y], stats.relative_drop)  # paired needs equal lengths

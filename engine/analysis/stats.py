@@ -3,8 +3,13 @@
 Why a module of its own: a base-vs-instruct difference measured on 10 or 100 items is mostly noise
 unless it comes with an interval and a paired test. Everything here works on per-item outcomes
 (0/1 verdicts, or fractions such as an unbiased pass@k) so that the report can resample *items*,
-the unit that was sampled from the benchmark. scipy does the distribution work (Wilson interval,
-exact binomial, chi-square, correlations); what is written out here is the bookkeeping.
+the unit that was sampled from the benchmark.
+
+Speed (issue 14): a report over a million answers must not wait for `scipy.stats` to import
+(0.6 s) or for a 2000 x 125,000 resampling matrix. The Wilson interval is written out (the same
+float operations as scipy's), McNemar's p-values come from scipy.special's binomial and
+chi-square functions (what scipy.stats calls), correlations still import scipy.stats, and the
+bootstrap draws per-pattern counts when the item matrix would be large (see `resample_means`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -32,10 +38,13 @@ __all__ = [
     "mcnemar",
     "mcnemar_counts",
     "mean_ci",
+    "mean_difference",
     "paired_difference_ci",
     "pass_at_k",
     "proportion",
+    "relative_drop",
     "relative_drop_ci",
+    "resample_means",
 ]
 
 CONFIDENCE = 0.95
@@ -45,6 +54,11 @@ EXACT_MCNEMAR_MAX = 25
 # Fewer tasks than this and a correlation coefficient says nothing; the report says so instead.
 MIN_TASKS = 5
 BOOTSTRAP_RESAMPLES = 2000
+# The normal quantile for a two-sided 95% interval, as scipy.special.ndtri(0.975) gives it.
+Z_95 = 1.959963984540054
+# Up to this many resampled item indices (items x resamples) the bootstrap draws indices; above,
+# it draws how often each distinct item pattern is picked (see `resample_means`).
+EXACT_RESAMPLING_MAX = 1 << 21
 
 
 # -- proportions --------------------------------------------------------------------------------
@@ -68,17 +82,31 @@ class Proportion:
 
 
 def proportion(successes: int, n: int, confidence: float = CONFIDENCE) -> Proportion:
-    """Accuracy with a Wilson interval: well-behaved at 0/n and n/n, unlike the normal one."""
-    from scipy.stats import binomtest
+    """Accuracy with a Wilson interval: well-behaved at 0/n and n/n, unlike the normal one.
 
+    Written out as scipy.stats.binomtest(k, n).proportion_ci(method="wilson") computes it (the
+    same operations in the same order, so the same floats), without importing scipy.stats.
+    """
     if n < 0 or successes < 0 or successes > n:
         raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")
     if n == 0:
         return Proportion(0, 0, None, None, None)
-    ci = binomtest(int(successes), int(n)).proportion_ci(
-        confidence_level=confidence, method="wilson"
-    )
-    return Proportion(int(successes), int(n), successes / n, float(ci.low), float(ci.high))
+    k, n = int(successes), int(n)
+    z = Z_95 if confidence == CONFIDENCE else _ndtri(0.5 + 0.5 * confidence)
+    p = k / n
+    denom = 2 * (n + z**2)
+    center = (2 * n * p + z**2) / denom
+    q = 1 - p
+    delta = z / denom * math.sqrt(4 * n * p * q + z**2)
+    low = 0.0 if k == 0 else center - delta
+    high = 1.0 if k == n else center + delta
+    return Proportion(k, n, p, float(low), float(high))
+
+
+def _ndtri(p: float) -> float:
+    from scipy.special import ndtri
+
+    return float(ndtri(p))
 
 
 # -- paired test --------------------------------------------------------------------------------
@@ -117,18 +145,54 @@ def mcnemar_counts(
     the continuity-corrected chi-square (|b - c| - 1)^2 / (b + c) on one degree of freedom.
     `exact=None` picks exact up to EXACT_MCNEMAR_MAX discordant pairs.
     """
-    from scipy.stats import binomtest, chi2
-
     d = a_only + b_only
     if d == 0:
         return None, None, "none"
     if exact is None:
         exact = d <= EXACT_MCNEMAR_MAX
     if exact:
-        p = binomtest(a_only, d, 0.5, alternative="two-sided").pvalue
-        return float(min(a_only, b_only)), float(min(1.0, p)), "exact"
+        return float(min(a_only, b_only)), float(min(1.0, binom_two_sided(a_only, d))), "exact"
+    from scipy.special import chdtrc  # what scipy.stats.chi2.sf calls
+
     stat = (abs(a_only - b_only) - 1) ** 2 / d
-    return float(stat), float(chi2.sf(stat, df=1)), "chi2-cc"
+    return float(stat), float(chdtrc(1, stat)), "chi2-cc"
+
+
+def binom_two_sided(k: int, n: int) -> float:
+    """Two-sided p-value of k successes in n trials with p = 1/2: scipy.stats.binomtest's
+    algorithm (probabilities as likely as k's or less, on both sides) with its binomial
+    functions from scipy.special, so the same floats without importing scipy.stats."""
+    import numpy as np
+    from scipy.special import _ufuncs as scu
+
+    def pmf(x: float) -> float:
+        return float(scu._binom_pmf(x, n, 0.5))
+
+    d = pmf(k)
+    rerr = 1 + 1e-7
+    if k == 0.5 * n:
+        return 1.0
+    if k < 0.5 * n:
+        ix = _binary_search(lambda x: -pmf(x), -d * rerr, int(np.ceil(0.5 * n)), n)
+        y = n - ix + int(d * rerr == pmf(ix))
+        return float(scu._binom_cdf(k, n, 0.5) + scu._binom_sf(n - y, n, 0.5))
+    ix = _binary_search(pmf, d * rerr, 0, int(np.floor(0.5 * n)))
+    y = ix + 1
+    return float(scu._binom_cdf(y - 1, n, 0.5) + scu._binom_sf(k - 1, n, 0.5))
+
+
+def _binary_search(a: Callable[[float], float], d: float, lo: int, hi: int) -> int:
+    """The index i in [lo, hi] with a(i) <= d < a(i + 1) (a ascending): scipy's search."""
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        midval = a(mid)
+        if midval < d:
+            lo = mid + 1
+        elif midval > d:
+            hi = mid - 1
+        else:
+            return mid
+    return lo if a(lo) <= d else lo - 1
 
 
 def mcnemar(a: Sequence[bool], b: Sequence[bool], *, exact: bool | None = None) -> McNemar:
@@ -181,29 +245,35 @@ def bootstrap_ci(
     resamples: int = BOOTSTRAP_RESAMPLES,
     confidence: float = CONFIDENCE,
     seed: int = 0,
+    paired: bool = True,
 ) -> Interval:
-    """Paired, seeded percentile bootstrap: resample item indices, apply `statistic`.
+    """Seeded percentile bootstrap over items of a statistic of the arrays' means.
 
-    `data` holds equally long per-item arrays (item i is row i of each); `statistic(*arrays)`
-    takes arrays of shape (..., n) and reduces the last axis, returning NaN where it is undefined.
-    Resampling rows keeps each item's outcomes together, as a paired design requires.
+    `data`: one array of per-item outcomes per sample (0/1 verdicts or fractions).
+    - paired=True (same items: base vs instruct, original vs its variants): the arrays are equally
+      long, item i is element i of each, and items are resampled together.
+    - paired=False (different items: two datasets): each array is resampled on its own.
+    `statistic(*means)` gets each array's mean, as float64 arrays of one shape (a 0-d array for
+    the estimate, shape (resamples,) for the resamples), and returns values of that shape, NaN
+    where undefined: `lambda a, b: b - a`, or `mean_difference`, `relative_drop`.
+    Deterministic: the same data in the same order, seed and resamples give the same interval;
+    callers sort items (by id) before they call. See `resample_means` for how resamples are drawn.
     """
     arrays = [np.asarray(d, dtype=np.float64) for d in data]
     if not arrays:
         raise ValueError("need at least one data array")
     n = len(arrays[0])
-    if any(len(a) != n for a in arrays):
+    if paired and any(len(a) != n for a in arrays):
         raise ValueError("paired data need equal lengths")
-    if n == 0:
+    if any(len(a) == 0 for a in arrays):
         return Interval(None, None, None, 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        estimate = float(statistic(*arrays))
+        estimate = float(statistic(*(a.mean(axis=-1) for a in arrays)))
     if math.isnan(estimate):
         return Interval(None, None, None, n)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n))
+    means = resample_means(arrays, resamples=resamples, seed=seed, paired=paired)
     with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.asarray(statistic(*(a[idx] for a in arrays)), dtype=np.float64)
+        values = np.asarray(statistic(*means), dtype=np.float64)
     defined = values[~np.isnan(values)]
     undefined = int(resamples - defined.size)
     alpha = 1.0 - confidence
@@ -213,28 +283,79 @@ def bootstrap_ci(
     return Interval(estimate, float(low), float(high), n, resamples=resamples, undefined=undefined)
 
 
-def _mean(x: np.ndarray) -> np.ndarray:
-    return x.mean(axis=-1)
+def resample_means(
+    data: Sequence[Sequence[float]],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    paired: bool = True,
+) -> list[np.ndarray]:
+    """Each array's mean in each of `resamples` bootstrap resamples of its items (shape
+    (resamples,) per array); paired arrays share their resampled items.
+
+    How: with up to EXACT_RESAMPLING_MAX item draws (items x resamples), item indices are drawn
+    as `default_rng(seed).integers(0, n, (resamples, n))`; the matrix depends only on (n,
+    resamples, seed), so every row of a table with the same n reuses one matrix (cached). Above
+    that, the counts of each distinct item (a pattern of values, e.g. base right / instruct
+    wrong: four patterns for paired 0/1 outcomes) are drawn from Multinomial(n, share of each
+    pattern), which is the same resampling distribution at a cost of resamples x patterns
+    instead of resamples x items. The two ways draw different random numbers: a store that
+    grows past the threshold gets intervals as valid, not the same digits.
+    Unpaired arrays use independent streams (seed, k), array 0 the stream `seed` itself.
+    """
+    arrays = [np.asarray(d, dtype=np.float64) for d in data]
+    if paired:
+        return _resample_group(arrays, resamples, seed, 0)
+    return [_resample_group([a], resamples, seed, k)[0] for k, a in enumerate(arrays)]
 
 
-def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return b.mean(axis=-1) - a.mean(axis=-1)
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng(seed if stream == 0 else [seed, stream])
 
 
-def _relative_drop(orig: np.ndarray, pert: np.ndarray) -> np.ndarray:
-    o = orig.mean(axis=-1)
-    p = pert.mean(axis=-1)
-    return np.where(o > 0, (o - p) / np.where(o > 0, o, 1.0), np.nan)
+def _resample_group(
+    arrays: list[np.ndarray], resamples: int, seed: int, stream: int
+) -> list[np.ndarray]:
+    n = len(arrays[0])
+    if n * resamples <= EXACT_RESAMPLING_MAX:
+        idx = _indices(n, resamples, seed, stream)
+        return [a[idx].mean(axis=-1) for a in arrays]
+    stacked = np.stack(arrays, axis=1)  # (n, k)
+    patterns, counts = np.unique(stacked, axis=0, return_counts=True)
+    draws = _rng(seed, stream).multinomial(n, counts / n, size=resamples)  # (resamples, K)
+    means = (draws @ patterns) / n  # (resamples, k)
+    return [means[:, j] for j in range(len(arrays))]
+
+
+@lru_cache(maxsize=8)
+def _indices(n: int, resamples: int, seed: int, stream: int) -> np.ndarray:
+    idx = _rng(seed, stream).integers(0, n, size=(resamples, n))
+    idx.setflags(write=False)
+    return idx
+
+
+def mean_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """b - a: instruct minus base, few-shot minus zero-shot (a `bootstrap_ci` statistic)."""
+    return b - a
+
+
+def relative_drop(orig: np.ndarray, pert: np.ndarray) -> np.ndarray:
+    """(orig - pert) / orig, NaN where orig is 0 (a `bootstrap_ci` statistic of two means)."""
+    return np.where(orig > 0, (orig - pert) / np.where(orig > 0, orig, 1.0), np.nan)
+
+
+def _identity(x: np.ndarray) -> np.ndarray:
+    return x
 
 
 def mean_ci(values: Sequence[float], **kw: object) -> Interval:
     """Mean of per-item values (e.g. unbiased pass@k, not a 0/1 count) with its interval."""
-    return bootstrap_ci([values], _mean, **kw)  # type: ignore[arg-type]
+    return bootstrap_ci([values], _identity, **kw)  # type: ignore[arg-type]
 
 
 def paired_difference_ci(a: Sequence[float], b: Sequence[float], **kw: object) -> Interval:
     """mean(b) - mean(a) over the same items (instruct minus base, few-shot minus zero-shot)."""
-    return bootstrap_ci([a, b], _difference, **kw)  # type: ignore[arg-type]
+    return bootstrap_ci([a, b], mean_difference, **kw)  # type: ignore[arg-type]
 
 
 def relative_drop_ci(
@@ -244,7 +365,7 @@ def relative_drop_ci(
 
     Undefined (None) when the original accuracy is 0: nothing to drop from.
     """
-    return bootstrap_ci([original, perturbed], _relative_drop, **kw)  # type: ignore[arg-type]
+    return bootstrap_ci([original, perturbed], relative_drop, **kw)  # type: ignore[arg-type]
 
 
 # -- several answers per item ---------------------------------------------------------------------
@@ -256,16 +377,14 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     The chance that k answers drawn without replacement from the n recorded ones contain a correct
     one; with k = n it is 1 if any answer is correct. Needs n >= k.
     """
-    from scipy.special import comb
-
     if not 0 <= c <= n:
         raise ValueError(f"need 0 <= c <= n, got c={c}, n={n}")
     if not 1 <= k <= n:
         raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
     if n - c < k:
         return 1.0
-    miss = comb(n - c, k, exact=True)
-    total = comb(n, k, exact=True)
+    miss = math.comb(n - c, k)
+    total = math.comb(n, k)
     return 1.0 - miss / total
 
 
