@@ -9,15 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 import engine.analysis.stats as stats
+from engine.analysis.columns import OutcomeColumns, as_columns
 from engine.analysis.labels import role_key
-from engine.analysis.rows import (
-    ItemOutcome,
-    OutcomeKey,
-    ReportFilters,
-    index_outcomes,
-    sorted_keys,
-)
+from engine.analysis.rows import ItemOutcome, OutcomeKey, ReportFilters, sorted_keys
 from engine.analysis.stats import Interval, Proportion
 
 
@@ -66,22 +63,31 @@ class PairedRow:
     test: str  # exact, chi2-cc, none, or n/a (fractional outcomes)
 
 
-def accuracy_of(values: Sequence[float], filters: ReportFilters) -> Proportion | Interval:
+def is_binary(values: np.ndarray) -> bool:
+    return bool(np.all((values == 0.0) | (values == 1.0)))
+
+
+def accuracy_of(
+    values: Sequence[float] | np.ndarray, filters: ReportFilters
+) -> Proportion | Interval:
     """Wilson for 0/1 outcomes, a bootstrap interval of the mean otherwise."""
-    if all(v in (0.0, 1.0) for v in values):
-        return stats.proportion(int(sum(values)), len(values))
-    return stats.mean_ci(values, resamples=filters.resamples, seed=filters.seed)
+    arr = np.asarray(values, dtype=np.float64)
+    if is_binary(arr):
+        return stats.proportion(int(arr.sum()), len(arr))
+    return stats.mean_ci(arr, resamples=filters.resamples, seed=filters.seed)
 
 
-def accuracy_rows(outcomes: Sequence[ItemOutcome], filters: ReportFilters) -> list[AccuracyRow]:
-    index = index_outcomes(outcomes)
+def accuracy_rows(
+    outcomes: Sequence[ItemOutcome] | OutcomeColumns, filters: ReportFilters
+) -> list[AccuracyRow]:
+    cols = as_columns(outcomes)
+    index = cols.key_index()
     rows = []
     for key in sorted_keys(index):
         pair, dataset, variant, setting, role, strategy, metric = key
-        items = list(index[key].values())
-        values = [o.value for o in items]
+        _, values, _ = cols.entry(index[key])
         acc = accuracy_of(values, filters)
-        models = sorted({o.model_name for o in items})
+        models = cols.models_of(index[key])
         if isinstance(acc, Proportion):
             correct, est, lo, hi, how = acc.successes, acc.p, acc.low, acc.high, acc.method
         else:
@@ -95,8 +101,14 @@ def accuracy_rows(outcomes: Sequence[ItemOutcome], filters: ReportFilters) -> li
     return rows
 
 
-def mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+def mean(values: Sequence[float] | np.ndarray) -> float | None:
+    """The mean as `sum(values) / len(values)` adds up (left to right), to the same float."""
+    if len(values) == 0:
+        return None
+    arr = np.asarray(values, dtype=np.float64)
+    if is_binary(arr):
+        return int(arr.sum()) / len(arr)  # exact count: the same float as the sum of 0.0/1.0
+    return sum(arr.tolist()) / len(arr)
 
 
 @dataclass(frozen=True)
@@ -118,38 +130,55 @@ def compare_items(
     common = sorted(set(a) & set(b))
     if not common:
         return None
-    xs, ys = [a[i] for i in common], [b[i] for i in common]
+    xs = np.asarray([a[i] for i in common], dtype=np.float64)
+    ys = np.asarray([b[i] for i in common], dtype=np.float64)
+    return compare_values(xs, ys, filters)
+
+
+def compare_values(xs: np.ndarray, ys: np.ndarray, filters: ReportFilters) -> Comparison:
+    """Paired outcomes (xs[i], ys[i] are item i, items in id order): the Comparison."""
     diff = stats.paired_difference_ci(xs, ys, resamples=filters.resamples, seed=filters.seed)
-    binary = all(v in (0.0, 1.0) for v in xs + ys)
-    test = stats.mcnemar([bool(v) for v in xs], [bool(v) for v in ys]) if binary else None
+    test = None
+    if is_binary(xs) and is_binary(ys):
+        x, y = xs == 1.0, ys == 1.0
+        both, a_only, b_only = int(np.sum(x & y)), int(np.sum(x & ~y)), int(np.sum(y & ~x))
+        neither = len(xs) - both - a_only - b_only
+        test = stats.McNemar(both, a_only, b_only, neither, *stats.mcnemar_counts(a_only, b_only))
     return Comparison(len(xs), mean(xs), mean(ys), diff, test)
 
 
 def compare_entries(
-    index: Mapping[OutcomeKey, dict[str, ItemOutcome]],
+    cols: OutcomeColumns,
+    index: Mapping[OutcomeKey, int],
     a: OutcomeKey,
     b: OutcomeKey,
     filters: ReportFilters,
 ) -> Comparison | None:
-    """`compare_items` on two entries of an outcome index; None when either is missing."""
+    """Two keys' outcomes on the items both have; None when either is missing or none shared."""
     if a not in index or b not in index:
         return None
-    return compare_items(
-        {i: o.value for i, o in index[a].items()}, {i: o.value for i, o in index[b].items()},
-        filters,
-    )
+    items_a, values_a, _ = cols.entry(index[a])
+    items_b, values_b, _ = cols.entry(index[b])
+    _, ia, ib = np.intersect1d(items_a, items_b, assume_unique=True, return_indices=True)
+    if not len(ia):
+        return None
+    return compare_values(values_a[ia], values_b[ib], filters)
 
 
-def paired_rows(outcomes: Sequence[ItemOutcome], filters: ReportFilters) -> list[PairedRow]:
-    index = index_outcomes(outcomes)
+def paired_rows(
+    outcomes: Sequence[ItemOutcome] | OutcomeColumns, filters: ReportFilters
+) -> list[PairedRow]:
+    cols = as_columns(outcomes)
+    index = cols.key_index()
+    others = sorted({k[4] for k in index if k[4] != "base"}, key=role_key)
     rows = []
     for key in sorted_keys(index):
         pair, dataset, variant, setting, role, strategy, metric = key
         if role != "base":
             continue
-        for other in sorted({k[4] for k in index if k[4] != "base"}, key=role_key):
+        for other in others:
             okey = (pair, dataset, variant, setting, other, strategy, metric)
-            c = compare_entries(index, key, okey, filters)
+            c = compare_entries(cols, index, key, okey, filters)
             if c is None:
                 continue
             test = c.test

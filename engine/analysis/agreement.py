@@ -4,7 +4,6 @@ they disagree."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -54,18 +53,33 @@ class Disagreement:
 
 
 AGREEMENT_SQL = """
+CREATE TEMP TABLE report_agreement AS
 WITH sel AS (
     SELECT g.generation_id, coalesce(r.pair, '?') AS pair, g.dataset, g.item_id, g.role
     FROM generations g JOIN runs r USING (run_id)
     WHERE {where}
 )
 SELECT s.pair, s.dataset, s.role, s.item_id, s.generation_id,
-       a.grader, a.extracted, a.correct, b.grader, b.extracted, b.correct
+       a.grader AS ga, a.extracted AS ea, coalesce(a.correct, false) AS ca,
+       b.grader AS gb, b.extracted AS eb, coalesce(b.correct, false) AS cb
 FROM sel s
 JOIN grades a ON a.generation_id = s.generation_id
 JOIN grades b ON b.generation_id = s.generation_id AND a.grader < b.grader
 WHERE a.rule <> 'error' AND b.rule <> 'error'
-ORDER BY s.pair, s.dataset, s.role, a.grader, b.grader, s.generation_id
+"""
+
+# McNemar's inputs per pair of graders, counted by DuckDB
+COUNTS_SQL = """
+SELECT pair, dataset, role, ga, gb, count(*) AS n, count_if(ca AND cb), count_if(ca AND NOT cb),
+       count_if(cb AND NOT ca)
+FROM report_agreement GROUP BY ALL
+"""
+
+EXAMPLES_SQL = f"""
+SELECT generation_id, dataset, item_id, role, ga, ea, ca, gb, eb, cb
+FROM report_agreement WHERE ca <> cb
+ORDER BY pair, dataset, role, ga, gb, generation_id
+LIMIT {MAX_DISAGREEMENTS}
 """
 
 
@@ -75,21 +89,19 @@ def grader_agreement(
     """Where two graders judged the same answers: how often they agree, and examples where not.
 
     Grades with rule 'error' (a grader that failed, e.g. a math-verify timeout) are left out.
+    Examples are the first disagreements by (pair, dataset, role, graders, generation id).
     """
     where, params = filters.where()
-    rows = store.query(AGREEMENT_SQL.format(where=where), params).rows
-    groups: dict[tuple[str, ...], list[tuple[bool, bool]]] = defaultdict(list)
-    examples: list[Disagreement] = []
-    for pair, dataset, role, item_id, gid, ga, ea, ca, gb, eb, cb in rows:
-        groups[(pair, dataset, role, ga, gb)].append((bool(ca), bool(cb)))
-        if bool(ca) != bool(cb) and len(examples) < MAX_DISAGREEMENTS:
-            examples.append(Disagreement(gid, dataset, item_id, role, ga, ea, bool(ca), gb, eb,
-                                         bool(cb)))
+    with store.connect(read_only=True) as con:
+        con.execute(AGREEMENT_SQL.format(where=where), params)
+        counts = con.execute(COUNTS_SQL).fetchall()
+        examples = [Disagreement(*row) for row in con.execute(EXAMPLES_SQL).fetchall()]
     out = []
-    for (pair, dataset, role, ga, gb), verdicts in sorted(
-        groups.items(), key=lambda kv: (kv[0][0], kv[0][1], role_key(kv[0][2]), kv[0][3:])
+    for pair, dataset, role, ga, gb, n, both, a_only, b_only in sorted(
+        counts, key=lambda r: (r[0], r[1], role_key(r[2]), r[3], r[4])
     ):
-        test = stats.mcnemar([a for a, _ in verdicts], [b for _, b in verdicts])
+        neither = n - both - a_only - b_only
+        test = stats.McNemar(both, a_only, b_only, neither, *stats.mcnemar_counts(a_only, b_only))
         agree = stats.proportion(test.both + test.neither, test.n)
         out.append(
             AgreementRow(

@@ -4,12 +4,14 @@ the baseline to beat."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 import engine.analysis.stats as stats
+from engine.analysis.columns import OutcomeColumns, as_columns
 from engine.analysis.labels import variant_key
 from engine.analysis.rows import ItemOutcome
 from engine.analysis.stats import Correlation
@@ -43,14 +45,44 @@ class Convergence:
     zero: Correlation | None  # instruct zero-shot vs base zero-shot (baseline)
 
 
-def convergence(outcomes: Sequence[ItemOutcome]) -> list[Convergence]:
+def task_means(
+    cols: OutcomeColumns,
+) -> tuple[dict[tuple[Any, ...], float], dict[tuple[Any, ...], int]]:
+    """Mean and count of every outcome (not one per item) by (pair, strategy, metric, role,
+    setting, dataset, variant); means add up in listing order, as `sum(values) / n` did."""
+    counts = np.bincount(cols.key, minlength=len(cols.keys))
+    sums = np.bincount(cols.key, weights=cols.value, minlength=len(cols.keys))
+    binary = np.bincount(
+        cols.key, weights=((cols.value != 0.0) & (cols.value != 1.0)).astype(np.float64),
+        minlength=len(cols.keys),
+    ) == 0
+    by_key = None
+    mean: dict[tuple[Any, ...], float] = {}
+    size: dict[tuple[Any, ...], int] = {}
+    for k, (pair, dataset, variant, setting, role, strategy, metric) in enumerate(cols.keys):
+        n = int(counts[k])
+        if not n:
+            continue
+        if binary[k]:
+            m = int(sums[k]) / n
+        else:
+            if by_key is None:
+                keys_listed = cols.key[cols.order]
+                by = np.argsort(keys_listed, kind="stable")
+                by_key = (cols.order[by], keys_listed[by])
+            pos, ks = by_key
+            lo, hi = np.searchsorted(ks, k), np.searchsorted(ks, k, side="right")
+            m = sum(cols.value[pos[lo:hi]].tolist()) / n
+        name = (pair, strategy, metric, role, setting, dataset, variant)
+        mean[name], size[name] = m, n
+    return mean, size
+
+
+def convergence(outcomes: Sequence[ItemOutcome] | OutcomeColumns) -> list[Convergence]:
     """One analysis per (pair, strategy, metric, instruct zero-shot setting, base few-shot setting);
     tasks are the dataset x variant groups where both accuracies exist."""
-    acc: dict[tuple[Any, ...], list[float]] = defaultdict(list)
-    for o in outcomes:
-        acc[(o.pair, o.strategy, o.metric, o.role, o.setting, o.dataset, o.variant)].append(o.value)
-    mean = {k: sum(v) / len(v) for k, v in acc.items()}
-    size = {k: len(v) for k, v in acc.items()}
+    mean, size = task_means(as_columns(outcomes))
+    acc = mean
     combos: set[tuple[Any, ...]] = set()
     for pair, strategy, metric, role, setting, _d, _v in acc:
         if role.startswith("instruct") and setting in ZERO_SHOT_MODES:

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.analysis.accuracy import compare_entries
-from engine.analysis.rows import ItemOutcome, ReportFilters, index_outcomes, sorted_keys
+from engine.analysis.columns import OutcomeColumns, as_columns
+from engine.analysis.rows import ItemOutcome, ReportFilters, sorted_keys
 from engine.records import FEW_SHOT_MODE, ZERO_SHOT_MODES
 
 
@@ -33,8 +34,11 @@ class GainRow:
     test: str
 
 
-def gain_rows(outcomes: Sequence[ItemOutcome], filters: ReportFilters) -> list[GainRow]:
-    index = index_outcomes(outcomes)
+def gain_rows(
+    outcomes: Sequence[ItemOutcome] | OutcomeColumns, filters: ReportFilters
+) -> list[GainRow]:
+    cols = as_columns(outcomes)
+    index = cols.key_index()
     rows = []
     for key in sorted_keys(index):
         pair, dataset, variant, setting, role, strategy, metric = key
@@ -42,10 +46,10 @@ def gain_rows(outcomes: Sequence[ItemOutcome], filters: ReportFilters) -> list[G
             continue
         for zero in ZERO_SHOT_MODES:
             zkey = (pair, dataset, variant, zero, role, strategy, metric)
-            c = compare_entries(index, zkey, key, filters)
+            c = compare_entries(cols, index, zkey, key, filters)
             if c is None:
                 continue
-            models = sorted({o.model_name for o in index[key].values()})
+            models = cols.models_of(index[key])
             rows.append(
                 GainRow(
                     pair, dataset, variant, role, ", ".join(models), strategy, metric, zero,

@@ -2,8 +2,10 @@
 convergence analysis, grader agreement and token distribution shift, in one `Report`.
 
 Why it is built this way: every analysis starts from one item outcome per (item, model, setting,
-decoding metric) (engine.analysis.rows), each analysis has a module of its own, and
-`build_report` returns plain dataclasses, so the app's Report screen and the CLI share them.
+decoding metric) (engine.analysis.rows), held as arrays (engine.analysis.columns: DuckDB
+de-duplicates and collapses greedy answers, numpy groups and pairs; a million answers in well
+under a second), each analysis has a module of its own, and `build_report` returns plain
+dataclasses, so the app's Report screen and the CLI share them.
 Turning a report into tables, text, CSV, JSON, Markdown or plots is engine.render's job.
 
 Choices worth knowing when reading a report:
@@ -15,24 +17,24 @@ Choices worth knowing when reading a report:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.analysis.accuracy import AccuracyRow, PairedRow, accuracy_rows, paired_rows
 from engine.analysis.agreement import AgreementRow, Disagreement, grader_agreement
+from engine.analysis.columns import LazyOutcomes, load_columns
 from engine.analysis.convergence import Convergence, convergence
-from engine.analysis.dataset_drops import DatasetDropRow, LinkedDropRow, cross_dataset_drops
+from engine.analysis.dataset_drops import (
+    LINKS,
+    DatasetDropRow,
+    LinkedDropRow,
+    cross_dataset_drops,
+)
 from engine.analysis.drops import DropRow, drop_rows
 from engine.analysis.gains import GainRow, gain_rows
 from engine.analysis.provenance import Sources, report_sources
-from engine.analysis.rows import (
-    ItemOutcome,
-    ReportFilters,
-    RunInfo,
-    item_outcomes,
-    load_answers,
-    load_runs,
-)
+from engine.analysis.rows import ItemOutcome, ReportFilters, RunInfo, load_runs
 from engine.analysis.shift import ShiftReport, shift_report
 
 if TYPE_CHECKING:
@@ -53,7 +55,8 @@ class Report:
     agreement: list[AgreementRow]
     disagreements: list[Disagreement]
     shift: ShiftReport | None
-    outcomes: list[ItemOutcome] = field(repr=False, default_factory=list)
+    # built on first use (engine.analysis.columns.LazyOutcomes): the csv/json per-item table
+    outcomes: Sequence[ItemOutcome] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)
     dataset_drops: list[DatasetDropRow] = field(default_factory=list)  # MATH-500 -> MATH-P-Hard
     linked_drops: list[LinkedDropRow] = field(default_factory=list)  # P-Simple->Hard, GSM8K->P2
@@ -69,7 +72,7 @@ def build_report(store: Store, filters: ReportFilters | None = None) -> Report:
     front with an event loop calls it from a worker thread)."""
     filters = filters or ReportFilters()
     runs = load_runs(store, filters)
-    answers, duplicates = load_answers(store, filters)
+    columns, answers, duplicates = load_columns(store, filters)
     notes: list[str] = []
     if duplicates:
         notes.append(
@@ -78,23 +81,27 @@ def build_report(store: Store, filters: ReportFilters | None = None) -> Report:
         )
     if filters.grader:
         notes.append(f"verdicts of grader '{filters.grader}' (from the grades table)")
-    outcomes = item_outcomes(answers, filters.pass_k)
     agreement, disagreements = grader_agreement(store, filters)
     report = Report(
         filters=filters,
         runs=runs,
-        accuracy=accuracy_rows(outcomes, filters),
-        paired=paired_rows(outcomes, filters),
-        drops=drop_rows(outcomes, filters),
-        gains=gain_rows(outcomes, filters),
-        convergence=convergence(outcomes),
+        accuracy=accuracy_rows(columns, filters),
+        paired=paired_rows(columns, filters),
+        drops=drop_rows(columns, filters),
+        gains=gain_rows(columns, filters),
+        convergence=convergence(columns),
         agreement=agreement,
         disagreements=disagreements,
         shift=shift_report(store, filters),
-        outcomes=outcomes,
+        outcomes=LazyOutcomes(columns),
         notes=notes,
     )
-    report.dataset_drops, report.linked_drops = cross_dataset_drops(store, outcomes, filters)
+    # the cross-dataset tables read ItemOutcome objects: only those of linked benchmarks present
+    present = {k[1] for k in columns.keys}
+    linked = {d for x in LINKS if x.source in present and x.target in present
+              for d in (x.source, x.target)}
+    subset = columns.outcomes_of(linked) if linked else []
+    report.dataset_drops, report.linked_drops = cross_dataset_drops(store, subset, filters)
     report.sources = report_sources(store, filters, report.shift is not None,
                                     [(r.grader_a, r.grader_b) for r in agreement])
     if not answers:
