@@ -98,7 +98,7 @@ class OutcomeColumns:
     value: np.ndarray
     n_answers: np.ndarray
     answer: Sequence[str | None]
-    item_ids: list[str]
+    item_ids: Sequence[str]
     models: list[str]
     listing: Callable[[], np.ndarray]  # computes `order` (a sort of everything: only on demand)
     _order: np.ndarray | None = field(default=None, repr=False)
@@ -234,6 +234,7 @@ def load_columns(store: Store, filters: ReportFilters) -> tuple[OutcomeColumns, 
         join, extracted, correct = "", "g.extracted", "coalesce(g.correct, false)"
     sql = DEDUP_SQL.format(join=join, where=where, extracted=extracted, correct=correct)
     with store.connect(read_only=True) as con:
+        con.execute("SET enable_progress_bar = false")  # no bar on the terminal
         con.execute(sql, params)
         answers, total = con.execute(COUNT_SQL).fetchall()[0]
         greedy = con.sql(GREEDY_SQL).to_arrow_table()
@@ -297,13 +298,35 @@ def _assemble(
             idx = np.where(np.isnan(idx), len(remap) - 1, idx)
         return remap[idx.astype(np.int64)]
 
-    item_ids = sorted(distinct("item") | distinct("original") | {o.item_id for o in extra}
-                      | {o.original_id for o in extra if o.original_id})
+    extra_ids = {o.item_id for o in extra} | {o.original_id for o in extra if o.original_id}
+    item_ids: Sequence[str]
+    if n_g:
+        # item ids (many): sorted and looked up by Arrow, no Python string per outcome
+        ids = pc.unique(pa.chunked_array(
+            [encoded["item"].dictionary, pc.drop_null(encoded["original"].dictionary)],
+            type=pa.string(),
+        ))
+        ids = ids.take(pc.sort_indices(ids))
+        if extra_ids:  # sampled answers' items too: merged in Python
+            ids = pa.array(sorted(set(ids.to_pylist()) | extra_ids), pa.string())
+        item_ids = _ArrowStrings(ids)
+
+        def id_codes(name: str) -> np.ndarray:
+            remap = np.append(_numpy(pc.index_in(encoded[name].dictionary, value_set=ids)), -1)
+            remap = np.where(np.isnan(remap.astype(np.float64)), -1, remap).astype(np.int64)
+            idx = _numpy(encoded[name].indices)
+            if idx.dtype.kind == "f":
+                idx = np.where(np.isnan(idx), len(remap) - 1, idx)
+            return remap[idx.astype(np.int64)]
+
+        g_item, g_orig = id_codes("item"), id_codes("original")
+    else:
+        item_ids = sorted(extra_ids)
+        g_item = g_orig = np.empty(0, dtype=np.int64)
     models = sorted(distinct("model") | {o.model_name for o in extra})
     parts = {name: sorted(distinct(name)) for name in ("pair", "dataset", "variant", "role",
                                                        "mode")}
-    g_item, g_orig, g_model = code_in("item", item_ids), code_in("original", item_ids), code_in(
-        "model", models)
+    g_model = code_in("model", models)
     # greedy keys: (pair, dataset, variant, setting, role, greedy, greedy)
     keys: list[OutcomeKey] = []
     g_key = np.empty(0, dtype=np.int64)
@@ -342,7 +365,7 @@ def _assemble(
             key_of[k] = len(keys)
             keys.append(k)
         e_key.append(key_of[k])
-    id_code = {v: i for i, v in enumerate(item_ids)}
+    id_code = {v: i for i, v in enumerate(item_ids)} if extra else {}
     model_code = {v: i for i, v in enumerate(models)}
     n_e = len(extra)
 
@@ -364,6 +387,22 @@ def _assemble(
         keys, key, item, original, model, value, n_ans, answer, item_ids, models,
         lambda: _listing_order(keys, key, item, model, extra, n_g),
     )
+
+
+class _ArrowStrings(Sequence[str]):
+    """Sorted item ids kept as an Arrow array; a Python list once an id is read."""
+
+    def __init__(self, arrow: Any) -> None:
+        self.arrow = arrow
+        self._list: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.arrow)
+
+    def __getitem__(self, i: Any) -> Any:
+        if self._list is None:
+            self._list = self.arrow.to_pylist()
+        return self._list[i]
 
 
 class _Answers(Sequence[str | None]):
