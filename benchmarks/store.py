@@ -7,8 +7,10 @@ flushes 32 rows at a time, the app one row at a time; a bulk import would send t
 For the report, a temporary store is filled by SQL with `--rows` synthetic generations (4 runs,
 base and instruct, 20% perturbed variants, one grade each) and timed: the run summary the
 headless run ends with (engine.store.summary.SUMMARY_SQL), an accuracy-by-setting aggregate with the
-report's de-duplication done in SQL, and engine.analysis.build_report (answers loaded into Python),
-in a subprocess with a time limit.
+report's de-duplication done in SQL, the old answers-into-Python loader (load_answers, still used
+by the preset tables) and engine.analysis.build_report (the whole report, issue 14 section 2), in a
+fresh subprocess with a time limit: wall seconds (best of `--report-repeat`) and the CPU seconds
+of that process (all its threads), which say more than wall time on a shared machine.
 """
 
 from __future__ import annotations
@@ -136,32 +138,43 @@ def timed(fn: Any, repeat: int = 3) -> float:
     return median(times)
 
 
-def build_report_time(db: Path, timeout_s: float) -> float | None:
-    """engine.analysis.build_report over the whole store, in a subprocess; None past the limit."""
+def build_report_time(
+    db: Path, timeout_s: float, repeat: int = 1
+) -> tuple[float | None, float | None]:
+    """engine.analysis.build_report over the whole store, each time in a new process: (best wall
+    seconds, its CPU seconds); (None, None) past the limit."""
     code = (
         "import sys, time; from engine.store.store import Store; from engine.analysis import "
-        "build_report; s = Store(sys.argv[1]); t = time.perf_counter(); build_report(s); "
-        "print(time.perf_counter() - t)"
+        "build_report; s = Store(sys.argv[1]); t = time.perf_counter(); c = time.process_time(); "
+        "build_report(s); print(time.perf_counter() - t, time.process_time() - c)"
     )
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", code, str(db)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=True,
-        )
-    except subprocess.TimeoutExpired:
-        return None
-    except subprocess.CalledProcessError as exc:
-        print(exc.stderr[-1500:], file=sys.stderr)
-        return float("nan")
-    return float(out.stdout.strip().splitlines()[-1])
+    best: tuple[float | None, float | None] = (None, None)
+    for _ in range(repeat):
+        try:
+            out = subprocess.run(
+                [sys.executable, "-c", code, str(db)],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=True,
+            )
+        except subprocess.TimeoutExpired:
+            return None, None
+        except subprocess.CalledProcessError as exc:
+            print(exc.stderr[-1500:], file=sys.stderr)
+            return float("nan"), float("nan")
+        wall, cpu = (float(x) for x in out.stdout.strip().splitlines()[-1].split())
+        if best[0] is None or wall < best[0]:
+            best = (wall, cpu)
+    return best
 
 
 def run(
-    n_rows: int = 1_000_000, insert_rows: int = 4000, report_timeout_s: float = 300.0
+    n_rows: int = 1_000_000,
+    insert_rows: int = 4000,
+    report_timeout_s: float = 300.0,
+    report_repeat: int = 3,
 ) -> dict[str, Any]:
     from engine.store.store import Store
     from engine.store.summary import SUMMARY_SQL
@@ -187,9 +200,12 @@ def run(
             results["report_load_answers_s"] = timed(
                 lambda: load_answers(store, ReportFilters()), repeat=1
             )
-            results["build_report_s"] = build_report_time(db, report_timeout_s)
+            results["build_report_s"], results["build_report_cpu_s"] = build_report_time(
+                db, report_timeout_s, report_repeat
+            )
         except ImportError:
             results["report_load_answers_s"] = results["build_report_s"] = float("nan")
+            results["build_report_cpu_s"] = float("nan")
         results["report_timeout_s"] = report_timeout_s
     return results
 
@@ -204,10 +220,11 @@ def report(r: dict[str, Any]) -> str:
          f"{r['summary_one_run_s']:.3f} s"],
         [f"accuracy by setting, de-duplicated in SQL, {r['rows']:,} rows",
          f"{r['accuracy_all_runs_s']:.3f} s"],
-        [f"engine.analysis.report.load_answers, {r['rows']:,} rows into Python",
+        [f"engine.analysis.rows.load_answers (presets), {r['rows']:,} rows into Python",
          f"{r['report_load_answers_s']:.2f} s"],
-        [f"engine.analysis.report.build_report, {r['rows']:,} rows",
-         f"> {r['report_timeout_s']:.0f} s (stopped)" if br is None else f"{br:.2f} s"],
+        [f"engine.analysis.report.build_report, {r['rows']:,} rows (whole report, new process)",
+         f"> {r['report_timeout_s']:.0f} s (stopped)" if br is None
+         else f"{br:.2f} s (cpu {r['build_report_cpu_s']:.2f} s)"],
     ]  # fmt: skip
     return table(["operation", "result"], rows)
 
@@ -217,9 +234,10 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--insert-rows", type=int, default=4000)
     p.add_argument("--report-timeout", type=float, default=300.0)
+    p.add_argument("--report-repeat", type=int, default=3, help="report runs (best is shown)")
     args = p.parse_args()
     print(header("Store"))
-    print(report(run(args.rows, args.insert_rows, args.report_timeout)))
+    print(report(run(args.rows, args.insert_rows, args.report_timeout, args.report_repeat)))
 
 
 if __name__ == "__main__":

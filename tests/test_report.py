@@ -368,3 +368,25 @@ def test_terminal_plots(store: Store) -> None:
         draw_plotext(p, plotext)
         plotext.plotsize(80, 20)
         assert plotext.build()
+
+
+def test_two_models_in_one_role_count_the_last_listed(tmp_path: Path) -> None:
+    """Two model files named differently under one role (e.g. a re-quantised base): as before
+    issue 14, one outcome per item counts in the tables (the model listed last, by name), and
+    both in the per-item table."""
+    store = Store(tmp_path / "m.duckdb")
+    start_run(store, "r1")
+    rows = []
+    for i in range(4):
+        a = gen("r1", f"q{i}", "base", "zero-shot-cot", True)
+        b = gen("r1", f"q{i}", "base", "zero-shot-cot", i == 0)
+        b.update(generation_id=b["generation_id"] + "-b", model_name="base-model-z",
+                 model_sha256="sha-z")
+        rows += [a, b]
+    store.insert_generations(rows)
+    report = build_report(store)
+    (row,) = report.accuracy
+    assert (row.n, row.correct) == (4, 1)  # base-model-z sorts after base-model: its verdicts
+    assert row.model == "base-model-z"
+    assert len(report.outcomes) == 8
+    assert [o.model_name for o in report.outcomes[:2]] == ["base-model", "base-model-z"]
