@@ -93,7 +93,6 @@ def grader_agreement(
     """
     where, params = filters.where()
     with store.connect(read_only=True) as con:
-        con.execute("SET enable_progress_bar = false")  # no bar on the terminal
         con.execute(AGREEMENT_SQL.format(where=where), params)
         counts = con.execute(COUNTS_SQL).fetchall()
         examples = [Disagreement(*row) for row in con.execute(EXAMPLES_SQL).fetchall()]

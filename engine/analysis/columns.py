@@ -234,7 +234,6 @@ def load_columns(store: Store, filters: ReportFilters) -> tuple[OutcomeColumns, 
         join, extracted, correct = "", "g.extracted", "coalesce(g.correct, false)"
     sql = DEDUP_SQL.format(join=join, where=where, extracted=extracted, correct=correct)
     with store.connect(read_only=True) as con:
-        con.execute("SET enable_progress_bar = false")  # no bar on the terminal
         con.execute(sql, params)
         answers, total = con.execute(COUNT_SQL).fetchall()[0]
         greedy = con.sql(GREEDY_SQL).to_arrow_table()

@@ -30,6 +30,7 @@ __all__ = [
     "McNemar",
     "Proportion",
     "bootstrap_ci",
+    "bootstrap_items_ci",
     "correlation",
     "correlation_ci",
     "independent_difference_ci",
@@ -258,6 +259,7 @@ def bootstrap_ci(
     where undefined: `lambda a, b: b - a`, or `mean_difference`, `relative_drop`.
     Deterministic: the same data in the same order, seed and resamples give the same interval;
     callers sort items (by id) before they call. See `resample_means` for how resamples are drawn.
+    A statistic that needs the items, not their means (a correlation): `bootstrap_items_ci`.
     """
     arrays = [np.asarray(d, dtype=np.float64) for d in data]
     if not arrays:
@@ -274,6 +276,46 @@ def bootstrap_ci(
     means = resample_means(arrays, resamples=resamples, seed=seed, paired=paired)
     with np.errstate(divide="ignore", invalid="ignore"):
         values = np.asarray(statistic(*means), dtype=np.float64)
+    return _percentile_interval(values, estimate, n, resamples, confidence)
+
+
+def bootstrap_items_ci(
+    data: Sequence[Sequence[float]],
+    statistic: Statistic,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Interval:
+    """Paired, seeded percentile bootstrap of a statistic that needs the items themselves, not
+    only their means (a correlation over tasks).
+
+    `statistic(*arrays)` takes arrays of shape (..., n) (item i is element i of each) and reduces
+    the last axis, NaN where undefined. Item indices are drawn as in `resample_means` (the same
+    cached matrix); the cost is resamples x n, so this is for tens or thousands of items, not a
+    million: a statistic of means goes to `bootstrap_ci`.
+    """
+    arrays = [np.asarray(d, dtype=np.float64) for d in data]
+    if not arrays:
+        raise ValueError("need at least one data array")
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError("paired data need equal lengths")
+    if n == 0:
+        return Interval(None, None, None, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = float(statistic(*arrays))
+    if math.isnan(estimate):
+        return Interval(None, None, None, n)
+    idx = _indices(n, resamples, seed, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.asarray(statistic(*(a[idx] for a in arrays)), dtype=np.float64)
+    return _percentile_interval(values, estimate, n, resamples, confidence)
+
+
+def _percentile_interval(
+    values: np.ndarray, estimate: float, n: int, resamples: int, confidence: float
+) -> Interval:
     defined = values[~np.isnan(values)]
     undefined = int(resamples - defined.size)
     alpha = 1.0 - confidence
@@ -492,7 +534,7 @@ def correlation_ci(
     stat = {"spearman": _spearman_rows, "pearson": _pearson_rows}.get(method)
     if stat is None:
         raise ValueError(f"method must be spearman or pearson, not {method!r}")
-    return bootstrap_ci([x, y], stat, resamples=resamples, confidence=confidence, seed=seed)
+    return bootstrap_items_ci([x, y], stat, resamples=resamples, confidence=confidence, seed=seed)
 
 
 def _independent(

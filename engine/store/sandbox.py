@@ -42,6 +42,8 @@ def sandbox(con: Any, folder: Path) -> None:
         quoted = allowed.replace("'", "''")
         con.execute(f"SET allowed_directories = ['{quoted}']")
         con.execute("SET enable_external_access = false")
+        # a long read (the report over a million rows) would draw DuckDB's bar on the terminal
+        con.execute("SET enable_progress_bar = false")
         con.execute("SET lock_configuration = true")
 
 
