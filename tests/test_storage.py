@@ -170,3 +170,32 @@ def test_a_foreign_duckdb_file_is_refused_and_left_unchanged(tmp_path: Path) -> 
     assert tables == {"generations"}  # no schema_version written into it
     assert con.execute("SELECT * FROM generations").fetchall() == [(1, "theirs")]
     con.close()
+
+
+def test_read_only_connections_opened_at_once_by_threads(tmp_path: Path) -> None:
+    """The Report screen's workers open the store together: the sandbox's settings are set by
+    the first and found locked by the others, never set twice (that raised 'configuration has
+    been locked')."""
+    import threading
+
+    from engine.store.store import Store
+
+    errors: list[BaseException] = []
+    for k in range(6):
+        store = Store(tmp_path / f"s{k}.duckdb")
+        store.ensure()
+        barrier = threading.Barrier(6)
+
+        def read(store: Store = store, barrier: threading.Barrier = barrier) -> None:
+            try:
+                barrier.wait()
+                store.query("SELECT count(*) FROM runs")
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=read) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]
