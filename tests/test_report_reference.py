@@ -1,8 +1,8 @@
 """The report gives the figures it gave before its computation was rewritten (issue 14), and the
 same bytes every time on the same store (issue 12, reproducible reports).
 
-tests/fixtures/report_reference/ was written by main's code at 455dbfd with one change: its
-answers query sorted (ORDER BY), without which main itself printed different relative-drop and
+tests/fixtures/report_reference/ was written by main (2c960c0, which has the sorted answers
+query; 455dbfd before it printed different relative-drop and
 fractional-accuracy intervals from one process to the next (see benchmarks/RESULTS.md).
 """
 

@@ -53,19 +53,26 @@ class Disagreement:
 
 
 AGREEMENT_SQL = """
-CREATE TEMP TABLE report_agreement AS
 WITH sel AS (
     SELECT g.generation_id, coalesce(r.pair, '?') AS pair, g.dataset, g.item_id, g.role
     FROM generations g JOIN runs r USING (run_id)
     WHERE {where}
 )
 SELECT s.pair, s.dataset, s.role, s.item_id, s.generation_id,
-       a.grader AS ga, a.extracted AS ea, coalesce(a.correct, false) AS ca,
-       b.grader AS gb, b.extracted AS eb, coalesce(b.correct, false) AS cb
+       a.grader, a.extracted, a.correct, b.grader, b.extracted, b.correct
 FROM sel s
 JOIN grades a ON a.generation_id = s.generation_id
 JOIN grades b ON b.generation_id = s.generation_id AND a.grader < b.grader
 WHERE a.rule <> 'error' AND b.rule <> 'error'
+ORDER BY s.pair, s.dataset, s.role, a.grader, b.grader, s.generation_id
+"""
+
+# The rows above into a temp table, verdicts as booleans (a missing verdict counts as wrong)
+TEMP_SQL = """
+CREATE TEMP TABLE report_agreement AS
+SELECT pair, dataset, role, item_id, generation_id, ga, ea, coalesce(ca, false) AS ca,
+       gb, eb, coalesce(cb, false) AS cb
+FROM ({select}) t(pair, dataset, role, item_id, generation_id, ga, ea, ca, gb, eb, cb)
 """
 
 # McNemar's inputs per pair of graders, counted by DuckDB
@@ -93,7 +100,7 @@ def grader_agreement(
     """
     where, params = filters.where()
     with store.connect(read_only=True) as con:
-        con.execute(AGREEMENT_SQL.format(where=where), params)
+        con.execute(TEMP_SQL.format(select=AGREEMENT_SQL.format(where=where)), params)
         counts = con.execute(COUNTS_SQL).fetchall()
         examples = [Disagreement(*row) for row in con.execute(EXAMPLES_SQL).fetchall()]
     out = []

@@ -142,9 +142,10 @@ QUALIFY row_number() OVER (
     PARTITION BY r.pair, g.dataset, g.item_id, g.role, g.model_sha256, g.mode, g.shots,
                  g.chat_template, g.strategy, g.sample_index
     ORDER BY g.created_at DESC, g.generation_id) = 1
-ORDER BY 1, 4, 5, 8, 9, 10, 11, 12, 13, 3  -- pair, dataset, item, role, model, mode, shots,
--- strategy, sample, generation: items are paired and resampled in this order (reproducible)
+ORDER BY 1, 4, 5, 8, 9, 10, 11, 12, 13, 3
 """
+# (pair, dataset, item, role, model, mode, shots, strategy, sample, generation): answers are read,
+# items paired and resampled in this order, so the same store gives the same report.
 
 
 def load_answers(store: Store, filters: ReportFilters) -> tuple[list[Answer], int]:
