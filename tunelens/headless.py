@@ -62,7 +62,8 @@ def run_headless(
         if done:
             # Nothing is missing: a second full run would record every answer twice.
             console.print(f"run {done} with these arguments is complete: nothing to resume")
-            print_summary(out, store, done)
+            waiting = store.pending(done)
+            print_summary(out, store, done, waiting=[r for w in waiting for r in w.answer_rows])
             return 0
 
     prepared = prepare_run(config, store, workload=workload, exemplars=exemplars)

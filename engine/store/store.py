@@ -225,6 +225,7 @@ ITEM_COLUMNS: tuple[str, ...] = (
     "perturbation_params",
 )
 
+DUCKDB_HEADER_BYTES = 3 * 4096  # a DuckDB file's main header and its two database headers
 
 
 def default_db_path() -> Path:
@@ -390,10 +391,15 @@ class Store:
         except StoreLocked as exc:
             if not self.path.exists():
                 raise
-            with self.connect(read_only=True) as con:
-                self._check(con)
+            try:
+                with self.connect(read_only=True, timeout_s=wait_s) as con:
+                    self._check(con)
+            except StoreLocked:
+                # Held for writing: the replay checks it (and refuses a file that is not a
+                # tunelens store); the answers are safe in the journal meanwhile.
+                pass
             return exc.holder
-        self.catch_up(wait_s=wait_s)
+        self.sync(wait_s=wait_s)
         return None
 
     def _check(self, con: Any) -> int:
@@ -409,6 +415,19 @@ class Store:
             )
         if not tables:
             return 0
+        # A file cut short (a copy that stopped, a full disk) still opens: its catalog is at the
+        # front, but reading a table ends in an IO error. Its size says so first.
+        # The blocks in use must fit in the file (free ones at its end may have been cut off).
+        _, _, block_size, _, used_blocks, *_ = con.execute("PRAGMA database_size").fetchall()[0]
+        need = DUCKDB_HEADER_BYTES + int(block_size) * int(used_blocks)
+        size = self.path.stat().st_size
+        wal = self.path.with_name(self.path.name + ".wal")
+        # With a WAL to replay (a writer was killed), the blocks counted include ones not written.
+        if size < need and not wal.exists():
+            raise StoreError(
+                f"{self.path}: damaged, cut short ({size} bytes of the {need} its blocks need); "
+                "it is left unchanged"
+            )
         # fetchall, not fetchone: an unfinished result keeps the connection busy for register()
         rows = con.execute("SELECT max(version) FROM schema_version").fetchall()
         current = rows[0][0] or 0
@@ -476,8 +495,16 @@ class Store:
         result.files += 1
         result.bad_lines += [f"{path}:{n}" for n in got.bad_lines]
 
+    def check(self) -> None:
+        """Refuse, in one line, a file that is not a readable tunelens store (read-only)."""
+        with self.connect(read_only=True) as con:
+            self._check(con)
+
     def catch_up(self, *, wait_s: float = 0.5) -> SyncResult:
-        """Best effort before reading: bring waiting answers in if the lock is free now."""
+        """Before a command reads the store: refuse a file that is not a tunelens store, and
+        bring in the answers waiting in journals if the lock is free now (best effort)."""
+        if self.path.exists():
+            self.check()
         return self.sync(wait_s=wait_s)
 
     def pending(self, run_id: str | None = None) -> list[journal.Entries]:

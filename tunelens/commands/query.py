@@ -90,7 +90,9 @@ def _sync(store: Store) -> int:
     if not store.path.exists() and not store.pending():
         print(f"{store.path}: no results store yet and nothing waiting", file=sys.stderr)
         return 0
-    result = store.sync()  # refuses a foreign or damaged file before replaying into it
+    if store.path.exists():
+        store.check()  # a foreign or damaged file is refused before anything is replayed
+    result = store.sync()
     for where in result.bad_lines:
         print(f"{where}: unreadable journal line skipped (cut short by a kill?)", file=sys.stderr)
     print(f"{result.applied} answers from {result.files} journals brought into {store.path}",
