@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -225,6 +226,7 @@ ITEM_COLUMNS: tuple[str, ...] = (
     "perturbation_params",
 )
 
+_MIGRATING = threading.Lock()
 DUCKDB_HEADER_BYTES = 3 * 4096  # a DuckDB file's main header and its two database headers
 
 
@@ -366,7 +368,8 @@ class Store:
             if read_only:
                 sandbox(con, self.path.parent)
             elif not self._ready:
-                self._migrate(con)
+                with _MIGRATING:  # two threads (a run and its journal's) must not both migrate
+                    self._migrate(con)
             yield con
         finally:
             con.close()
