@@ -392,7 +392,7 @@ class Session:
         if self.run_id:
             # The answers are already written; only the run's end status could be lost.
             with contextlib.suppress(Exception):
-                self.finish("completed")
+                self.finish("completed", wait_s=1.0)  # the app is closing: do not hold it up
 
 
 def start_session(config: RunConfig, store: Store, listener: SessionListener,
