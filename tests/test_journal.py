@@ -141,3 +141,18 @@ def test_bad_lock_wait_setting_is_one_line(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("TUNELENS_LOCK_WAIT", "soon")
     with pytest.raises(StoreError, match="TUNELENS_LOCK_WAIT='soon': expected a number"):
         Store("x.duckdb")
+
+
+def test_the_summary_counts_stored_and_waiting_answers_once(tmp_path: Path) -> None:
+    from engine.store.summary import run_summary
+
+    store = Store(tmp_path / "s.duckdb")
+    rows = [_answer("r", n) for n in range(6)]
+    for row, _ in rows:
+        row.update(decoding='{"seed": 0}', tokens=5, ttft_s=0.1, gen_time_s=0.5,
+                   correct=row["item_id"] in ("i0", "i2", "i4"))
+    store.insert_generations([r for r, _ in rows[:4]], [g for _, gs in rows[:4] for g in gs])
+    (stored,) = run_summary(store, "r")
+    (both,) = run_summary(store, "r", waiting=[r for r, _ in rows[2:]])  # 2 of them overlap
+    assert (stored.n, both.n) == (4, 6)
+    assert both.accuracy == 0.5  # i0, i2, i4 correct of six
