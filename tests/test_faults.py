@@ -36,17 +36,12 @@ STATS = {"cases": 0, "faults": 0, "survived": 0, "rows_lost": 0, "rows_twice": 0
          "reads_while_written": 0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _report(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    line = (f"fault injection: {STATS['cases']} cases, {STATS['faults']} faults injected, "
+def summary_line() -> str:
+    """The suite's counts; conftest's terminal summary prints it at the end of the session."""
+    return (f"fault injection: {STATS['cases']} cases, {STATS['faults']} faults injected, "
             f"{STATS['survived']} survived, rows lost: {STATS['rows_lost']}, "
             f"rows twice: {STATS['rows_twice']}, reads while written: "
             f"{STATS['reads_while_written']}")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    print(line)
 
 
 def _args(models: Path, data: Path, db: Path, *extra: str, limit: int = N_ITEMS) -> list[str]:
