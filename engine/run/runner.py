@@ -379,7 +379,10 @@ class Runner:
         )
         recorder.record_models([(r, m.info) for r, m in self.models.items()])
         recorder.record_items(self.items)
-        recorder.kick()
+        # In the store before start() returns when the file is free (a front end may read the
+        # run at once); otherwise the recorder's thread retries while the run goes on.
+        if recorder.flush(wait_s=1.0).waiting or recorder.waiting().entries:
+            recorder.kick()
         return self.plan(run_id)
 
     def finish(self, status: str, *, wait_s: float = 5.0) -> SyncResult:

@@ -294,7 +294,11 @@ class Session:
             # as the store's lock is free: another process holding the file never blocks the UI.
             with self._record_lock:
                 self._recorder.record_items([item])
-                self._recorder.add(answer.row, grade_rows(answer), now=True)
+                self._recorder.add(answer.row, grade_rows(answer))
+            # On this answer's worker thread (never the UI's): in the store before the front end
+            # hears of the answer when the file is free; else the recorder retries in background.
+            if self._recorder.flush(wait_s=1.0).waiting:
+                self._recorder.kick()
         return answer
 
     # -- answer and scoring threads -----------------------------------------------------------

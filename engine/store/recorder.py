@@ -67,7 +67,7 @@ class RunRecorder:
 
     # -- what a run writes ----------------------------------------------------------------------
     def start_run(self, run: dict[str, Any]) -> None:
-        self._append([{"op": "run", "row": run_row(run)}], now=True)
+        self._append([{"op": "run", "row": run_row(run)}])
 
     def record_models(self, models: Sequence[tuple[str, Any]]) -> None:
         """`models` is (role, ModelInfo) pairs."""
