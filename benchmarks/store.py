@@ -2,8 +2,9 @@
 
     python -m benchmarks.store [--rows 1000000] [--insert-rows 4000]
 
-Inserts go through `Store.insert_generations` exactly as runs write (the headless RecordWriter
-flushes 32 rows at a time, the app one row at a time; a bulk import would send thousands).
+Inserts go through `Store.insert_generations`, the same Arrow insert a run's journal replay does
+(a headless run replays about 32 answers at a time, the app one; a bulk import sends thousands;
+benchmarks/journal.py times the journal itself).
 For the report, a temporary store is filled by SQL with `--rows` synthetic generations (4 runs,
 base and instruct, 20% perturbed variants, one grade each) and timed: the run summary the
 headless run ends with (engine.store.summary.SUMMARY_SQL), an accuracy-by-setting aggregate with the

@@ -42,3 +42,10 @@ def gsm8k_file() -> Path:
     if not GSM8K_TEST.is_file():
         pytest.fail(f"shared dataset missing: {GSM8K_TEST} (../shared must sit beside the repo)")
     return GSM8K_TEST
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault-injection suite's counts (tests/test_faults.py), when it ran."""
+    faults = sys.modules.get("test_faults")
+    if faults is not None and faults.STATS["cases"]:
+        terminalreporter.write_line(faults.summary_line())

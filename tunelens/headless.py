@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -21,10 +22,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from engine.errors import StoreError
 from engine.run.config import RunConfig
 from engine.run.prepare import ExemplarSource, prepare_run
 from engine.run.workload import Workload
-from engine.store.store import Store
+from engine.store.journal import journal_dir
+from engine.store.store import Store, SyncResult
 from engine.store.summary import run_summary
 
 
@@ -48,13 +51,19 @@ def run_headless(
     console = Console(stderr=True)
     out = Console()
     store = Store(db)
-    store.ensure()
+    # Refuses a foreign or damaged file in one line; a store another process holds is fine: the
+    # answers wait in the run's journal until it lets go.
+    holder = store.open_for_run()
+    if holder:
+        console.print(f"[dim]{store.path} is held by {holder}: answers wait in the journal "
+                      "until it lets go[/]")
     if resume and not store.find_resumable(config.config_hash()):
         done = store.find_completed(config.config_hash())
         if done:
             # Nothing is missing: a second full run would record every answer twice.
             console.print(f"run {done} with these arguments is complete: nothing to resume")
-            print_summary(out, store, done)
+            waiting = store.pending(done)
+            print_summary(out, store, done, waiting=[r for w in waiting for r in w.answer_rows])
             return 0
 
     prepared = prepare_run(config, store, workload=workload, exemplars=exemplars)
@@ -141,12 +150,14 @@ def run_headless(
     except KeyboardInterrupt:
         status = "interrupted"
     except BaseException:
-        store.finish_run(plan.run_id, "failed")
+        # A model or a bug, never the store's lock (the recorder waits that out).
+        runner.finish("failed")
         raise
-    store.finish_run(plan.run_id, status)
+    synced = runner.finish(status)
     elapsed = time.perf_counter() - t0
 
-    print_summary(out, store, plan.run_id)
+    waiting = store.pending(plan.run_id)
+    print_summary(out, store, plan.run_id, waiting=[r for w in waiting for r in w.answer_rows])
     if runner.skipped:
         first = runner.skipped[0]
         console.print(
@@ -159,6 +170,8 @@ def run_headless(
             f"verdicts, {runner.second_changed} differ from the primary grader's, "
             f"{runner.second_grader.calls} extractor calls; `tunelens report` shows agreement"
         )
+    if synced.waiting:
+        console.print(waiting_line(store, synced))
     console.print(f"{elapsed:.1f} s, run id {plan.run_id}, store {store.path}")
     if status == "interrupted":
         console.print(
@@ -185,8 +198,26 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def print_summary(console: Console, store: Store, run_id: str) -> None:
-    rows = run_summary(store, run_id)
+def waiting_line(store: Store, synced: SyncResult) -> str:
+    """The one line a run ends with when some of its answers could not reach the store yet."""
+    who = f"when {synced.holder} releases it" if synced.holder else "when it can be written"
+    why = f" ({synced.error})" if synced.error else ""
+    return (
+        f"[yellow]{synced.waiting} answers waiting in the journal[/] "
+        f"{journal_dir(store.path)}; they will reach the store {who}{why}: at the next "
+        "tunelens command on it, or `tunelens db sync`"
+    )
+
+
+def print_summary(
+    console: Console, store: Store, run_id: str, *, waiting: Sequence[dict[str, Any]] = ()
+) -> None:
+    """The run's table, over its answers in the store and those still in its journal."""
+    try:
+        rows = run_summary(store, run_id, waiting=waiting)
+    except StoreError as exc:  # held for writing longer than a reader waits
+        console.print(f"no summary: {exc}")
+        return
     table = Table(title=f"run {run_id}")
     for col, justify in [
         ("model role", "left"),

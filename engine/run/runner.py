@@ -13,7 +13,6 @@ import platform
 import queue
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -34,7 +33,8 @@ from engine.prompts import RenderedPrompt, check_mode, render
 from engine.records import FEW_SHOT_MODES, Decoding, Exemplar, Generation, Grade, Item, Role
 from engine.run.config import TUNELENS_VERSION, RunConfig
 from engine.run.cot_decoding import path_confidence
-from engine.store.store import Store, generation_key
+from engine.store.recorder import RunRecorder
+from engine.store.store import Store, SyncResult, generation_key
 
 
 @dataclass(frozen=True)
@@ -213,48 +213,6 @@ def grade_rows(answer: Answer) -> list[dict[str, Any]]:
     ]
 
 
-class RecordWriter:
-    """Buffers answers and writes them in batches: few opens of the store, nothing lost on exit."""
-
-    def __init__(self, store: Store, *, max_rows: int = 32, max_age_s: float = 2.0) -> None:
-        self.store = store
-        self.max_rows = max_rows
-        self.max_age_s = max_age_s
-        self._rows: list[dict[str, Any]] = []
-        self._grades: list[dict[str, Any]] = []
-        self._extractions: list[Any] = []
-        self._since = time.monotonic()
-        self._lock = threading.Lock()
-        self.written = 0
-
-    def add(self, answer: Answer) -> None:
-        with self._lock:
-            self._rows.append(answer.row)
-            self._grades.extend(grade_rows(answer))
-            due = len(self._rows) >= self.max_rows or (
-                time.monotonic() - self._since >= self.max_age_s
-            )
-        if due:
-            self.flush()
-
-    def add_grades(self, grades: Sequence[dict[str, Any]], extractions: Sequence[Any]) -> None:
-        """A second grader's verdicts on answers already added (written with the next batch)."""
-        with self._lock:
-            self._grades.extend(grades)
-            self._extractions.extend(extractions)
-
-    def flush(self) -> None:
-        with self._lock:
-            rows, grades, made = self._rows, self._grades, self._extractions
-            self._rows, self._grades, self._extractions = [], [], []
-            self._since = time.monotonic()
-            if rows:
-                self.store.insert_generations(rows, grades, made)
-                self.written += len(rows)
-            elif grades or made:
-                self.store.insert_grades(grades, made)
-
-
 # -- whole runs ---------------------------------------------------------------------------------
 
 
@@ -354,6 +312,7 @@ class Runner:
         self.second_graded = 0
         self.second_changed = 0  # its verdict differs from the primary's
         self._items_by_key: dict[tuple[str, str], Item] | None = None
+        self.recorder: RunRecorder | None = None  # made by start(): the run's journal
 
     def plan(self, run_id: str) -> RunPlan:
         cfg = self.config
@@ -395,7 +354,10 @@ class Runner:
         digest = cfg.config_hash()
         run_id = self.store.find_resumable(digest) if resume else None
         run_id = run_id or new_run_id()
-        self.store.start_run(
+        # Everything the run writes goes through its journal: no holder of the store's file can
+        # make it fail or lose an answer (engine/store/recorder.py).
+        self.recorder = recorder = RunRecorder(self.store, run_id)
+        recorder.start_run(
             {
                 "run_id": run_id,
                 "config_hash": digest,
@@ -415,14 +377,24 @@ class Runner:
                 "n_planned": None,
             }
         )
-        self.store.record_models(run_id, [(r, m.info) for r, m in self.models.items()])
-        self.store.record_items(self.items)
+        recorder.record_models([(r, m.info) for r, m in self.models.items()])
+        recorder.record_items(self.items)
+        # In the store before start() returns when the file is free (a front end may read the
+        # run at once); otherwise the recorder's thread retries while the run goes on.
+        if recorder.flush(wait_s=1.0).waiting or recorder.waiting().entries:
+            recorder.kick()
         return self.plan(run_id)
+
+    def finish(self, status: str, *, wait_s: float = 5.0) -> SyncResult:
+        """Record the run's end; the result says what still waits in the journal, and for whom."""
+        assert self.recorder is not None, "start() first"
+        return self.recorder.finish(status, wait_s=wait_s)
 
     def execute(self, plan: RunPlan) -> Iterator[Progress]:
         """Run the plan; yields progress on the caller's thread, which also does all writing."""
         results: queue.Queue[tuple[Role, Answer | BaseException | None]] = queue.Queue()
-        writer = RecordWriter(self.store)
+        writer = self.recorder
+        assert writer is not None and writer.run_id == plan.run_id, "start() first"
         active = [self.models[r] for r in plan.calls if plan.calls[r]]
         share_cpu(active, side_by_side_mode(self.config, active))
         threads = [
@@ -453,7 +425,7 @@ class Runner:
                     error = error or payload
                     self.cancel.set()
                     continue
-                writer.add(payload)
+                writer.add(payload.row, grade_rows(payload))
                 self._grade_again(payload, writer)
                 done += 1
                 yield Progress(role, payload, done, plan.total)
@@ -468,12 +440,13 @@ class Runner:
                 except queue.Empty:
                     break
                 if isinstance(payload, Answer):
-                    writer.add(payload)
-            writer.flush()
+                    writer.add(payload.row, grade_rows(payload))
+            # Every answer is in the journal already; bring them into the store if it is free.
+            writer.flush(wait_s=1.0)
         if error is not None:
             raise error
 
-    def _grade_again(self, answer: Answer, writer: RecordWriter) -> None:
+    def _grade_again(self, answer: Answer, writer: RunRecorder) -> None:
         """The second grader's verdict on an answer just added (nothing without one)."""
         grader = self.second_grader
         if grader is None:

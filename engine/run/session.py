@@ -28,13 +28,14 @@ from engine.run.config import RunConfig
 from engine.run.prepare import PreparedRun, exemplar_source_for, prepare_run
 from engine.run.runner import (
     Answer,
-    RecordWriter,
     ask,
+    grade_rows,
     prompt_for,
     side_by_side_mode,
 )
 from engine.run.workload import Workload
-from engine.store.store import Store
+from engine.store.recorder import RunRecorder
+from engine.store.store import Store, SyncResult
 
 if TYPE_CHECKING:
     from engine.analysis import TokenShift
@@ -104,7 +105,7 @@ class Session:
         self.workload: Workload | None = None
         self.run_id: str | None = None
         self._prepared: PreparedRun | None = None
-        self._writer = RecordWriter(store, max_rows=1)  # the app writes each answer at once
+        self._recorder: RunRecorder | None = None  # the run's journal, made by start()
         self._exemplars: Callable[[Item, str], list[Exemplar]] | None = None
         self._shots = config.shots
         self._lock = threading.Lock()
@@ -204,8 +205,12 @@ class Session:
         # Both panes stream at once: threads and turn-taking as models.toml's side_by_side says.
         models = list(self.models.values())
         share_cpu(models, side_by_side_mode(self.config, models))
+        # A damaged or foreign store is refused before anything is recorded; a held one is fine
+        # (the answers wait in the run's journal).
+        self.store.open_for_run()
         # App runs are never resumed into: each session is its own run.
         plan = runner.start(resume=False)
+        self._recorder = runner.recorder
         self.run_id = plan.run_id
         return plan.run_id
 
@@ -219,10 +224,12 @@ class Session:
                     self.config = replace(self.config, roles=loaded)
                 listener.on_run_started(self.start())
 
-    def finish(self, status: str = "completed") -> None:
-        self._writer.flush()
-        if self.run_id:
-            self.store.finish_run(self.run_id, status)
+    def finish(self, status: str = "completed", *, wait_s: float = 5.0) -> SyncResult | None:
+        """Close the session's run; the result says what still waits in its journal."""
+        recorder, self._recorder = self._recorder, None  # once: close() after finish() is fine
+        if recorder is None:
+            return None
+        return recorder.finish(status, wait_s=wait_s)
 
     # -- asking -------------------------------------------------------------------------------
     def exemplars_for(self, item: Item, mode: str) -> list[Exemplar]:
@@ -282,12 +289,16 @@ class Session:
         )
         # A stopped answer is still shown, and recorded with finish_reason 'cancelled' so the
         # store holds everything the user saw; reports can filter it out.
-        if record and self.run_id:
-            # One writer at a time: both models often finish the same item at once, and two
-            # concurrent INSERT OR IGNOREs of one item still collide in DuckDB.
+        if record and self.run_id and self._recorder is not None:
+            # Into the journal at once (durable), into the store by the recorder's thread as soon
+            # as the store's lock is free: another process holding the file never blocks the UI.
             with self._record_lock:
-                self.store.record_items([item])
-                self._writer.add(answer)
+                self._recorder.record_items([item])
+                self._recorder.add(answer.row, grade_rows(answer))
+            # On this answer's worker thread (never the UI's): in the store before the front end
+            # hears of the answer when the file is free; else the recorder retries in background.
+            if self._recorder.flush(wait_s=1.0).waiting:
+                self._recorder.kick()
         return answer
 
     # -- answer and scoring threads -----------------------------------------------------------
@@ -385,7 +396,7 @@ class Session:
         if self.run_id:
             # The answers are already written; only the run's end status could be lost.
             with contextlib.suppress(Exception):
-                self.finish("completed")
+                self.finish("completed", wait_s=1.0)  # the app is closing: do not hold it up
 
 
 def start_session(config: RunConfig, store: Store, listener: SessionListener,

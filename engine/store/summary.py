@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from engine.store.store import Store
+from engine.store.store import Store, generations_table
 
 SUMMARY_SQL = """
 SELECT role,
@@ -34,6 +36,29 @@ class SummaryRow:
     mean_ttft_s: float
 
 
-def run_summary(store: Store, run_id: str) -> list[SummaryRow]:
-    result = store.query(SUMMARY_SQL, [run_id])
-    return [SummaryRow(*row) for row in result.rows]
+def run_summary(
+    store: Store, run_id: str, *, waiting: Sequence[dict[str, Any]] = ()
+) -> list[SummaryRow]:
+    """The summary of a run's answers; `waiting` adds those still in its journal (a row already
+    stored counts once)."""
+    if not waiting:
+        return [SummaryRow(*row) for row in store.query(SUMMARY_SQL, [run_id]).rows]
+    import duckdb
+
+    stored = (
+        store.arrow("SELECT * FROM generations WHERE run_id = ?", [run_id])
+        if store.path.exists()
+        else generations_table([])
+    )
+    con = duckdb.connect()
+    try:
+        con.register("stored", stored)
+        con.register("journal", generations_table(waiting))
+        con.execute(
+            "CREATE TEMP VIEW generations AS SELECT * FROM stored UNION ALL BY NAME "
+            "SELECT * FROM journal WHERE generation_id NOT IN (SELECT generation_id FROM stored)"
+        )
+        rows = con.execute(SUMMARY_SQL, [run_id]).fetchall()
+    finally:
+        con.close()
+    return [SummaryRow(*row) for row in rows]

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from engine.errors import StoreError
+from engine.store.journal import journal_dir
 from engine.store.store import Store
 from tunelens.options import ROW_FORMATS, add_db, add_format, command_parser
 
@@ -19,7 +21,9 @@ def cmd_query(argv: list[str]) -> int:
     add_db(p)
     args = p.parse_args(argv)
     sql = sys.stdin.read() if args.sql == "-" else args.sql
-    result = Store(args.db).query(sql)
+    store = Store(args.db)
+    store.catch_up()  # answers a run left in its journal, if the store is free now
+    result = store.query(sql)
     write_result(result.columns, result.rows, args.format, max_width=args.max_width)
     return 0
 
@@ -49,14 +53,21 @@ def write_result(
 
 
 def cmd_db(argv: list[str]) -> int:
-    p = command_parser("db", "Where the results store is, and what it holds.")
-    p.add_argument("action", choices=["path", "info"])
+    p = command_parser(
+        "db",
+        "Where the results store is, what it holds, and (sync) bring in the answers that runs "
+        "left in its journal while another process held the file.",
+    )
+    p.add_argument("action", choices=["path", "info", "sync"])
     add_db(p)
     args = p.parse_args(argv)
     store = Store(args.db)
     if args.action == "path":
         print(store.path)
         return 0
+    if args.action == "sync":
+        return _sync(store)
+    store.catch_up()
     result = store.query(
         "SELECT 'runs' AS table_name, count(*) AS rows FROM runs UNION ALL "
         "SELECT 'models', count(*) FROM models UNION ALL "
@@ -67,4 +78,28 @@ def cmd_db(argv: list[str]) -> int:
     )
     print(store.path)
     write_result(result.columns, result.rows, "table")
+    waiting = sum(e.answers for e in store.pending())
+    if waiting:
+        print(f"{waiting} answers waiting in the journal {journal_dir(store.path)} "
+              "(`tunelens db sync` brings them in)", file=sys.stderr)
+    return 0
+
+
+def _sync(store: Store) -> int:
+    """Replay every waiting journal; 0 when nothing is left waiting."""
+    if not store.path.exists() and not store.pending():
+        print(f"{store.path}: no results store yet and nothing waiting", file=sys.stderr)
+        return 0
+    if store.path.exists():
+        store.check()  # a foreign or damaged file is refused before anything is replayed
+    result = store.sync()
+    for where in result.bad_lines:
+        print(f"{where}: unreadable journal line skipped (cut short by a kill?)", file=sys.stderr)
+    print(f"{result.applied} answers from {result.files} journals brought into {store.path}",
+          file=sys.stderr)
+    if result.waiting:
+        raise StoreError(
+            f"{store.path}: {result.waiting} answers still waiting in the journal: "
+            f"held by {result.holder or 'another process'}"
+        )
     return 0

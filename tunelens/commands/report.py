@@ -91,6 +91,7 @@ def cmd_report(argv: list[str]) -> int:
     if args.plot_dir:
         check_output_dir(args.plot_dir, "--plot-dir")
     store = Store(args.db)
+    store.catch_up()  # answers a run left in its journal, if the store is free now
     if args.regrade:
         _regrade(store, args.regrade, report_filters(args), args.extractor, args.models)
     elif args.extractor:
