@@ -10,7 +10,7 @@ rows a table pairs or compares); a test checks that each returns the n its foote
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -129,24 +129,50 @@ def _restrict(restrict: Mapping[str, str]) -> str:
     return "".join(f" AND {col} = {literal(val)}" for col, val in sorted(restrict.items()))
 
 
-def all_answers_sql(filters: ReportFilters, restrict: Mapping[str, str] | None = None) -> str:
-    """Every answer the report reads (accuracy, base vs instruct, gains, convergence, items)."""
-    return (f"{answers_cte(filters)}\nSELECT {COLUMNS} FROM s WHERE true"
-            f"{_restrict(restrict or {})}\n{ORDER}")
+_Parts = Callable[[Mapping[str, str], str], tuple[str, str]]
 
 
-def drop_answers_sql(filters: ReportFilters, restrict: Mapping[str, str] | None = None) -> str:
+def _all_parts(restrict: Mapping[str, str], f: str) -> tuple[str, str]:
+    """(extra CTEs, SELECT) of every answer the report reads (accuracy, base vs instruct, gains,
+    convergence, items); the SELECT reads `s`, the de-duplicated answers of `answers_cte`."""
+    return "", f"SELECT {COLUMNS} FROM s WHERE true{_restrict(restrict)}"
+
+
+def _drop_parts(restrict: Mapping[str, str], f: str) -> tuple[str, str]:
     """Original -> perturbed: originals with a variant and variants with their original, in the
     same role, setting and decoding (engine.analysis.drops)."""
-    return f"""{answers_cte(filters)}, f AS (
+    return f"""{f} AS (
     SELECT *, bool_or(variant = '{ORIGINAL}') OVER w AS has_original,
               bool_or(variant <> '{ORIGINAL}') OVER w AS has_variant
     FROM s
     WINDOW w AS (PARTITION BY pair, dataset, coalesce(original_id, item_id), role, mode, shots,
                  strategy)
-)
-SELECT {COLUMNS} FROM f WHERE has_original AND has_variant{_restrict(restrict or {})}
-{ORDER}"""
+)""", f"SELECT {COLUMNS} FROM {f} WHERE has_original AND has_variant{_restrict(restrict)}"
+
+
+def _link_parts(paired: bool, links: Sequence[DatasetLink]) -> _Parts:
+    def parts(restrict: Mapping[str, str], f: str) -> tuple[str, str]:
+        chosen = [x for x in links if (x.via is not None) == paired]
+        if not chosen:
+            return "", f"SELECT {COLUMNS} FROM s WHERE false"
+        union = "\n    UNION\n".join(_link_select(x) for x in chosen)
+        return f"{f} AS (\n{union}\n)", f"SELECT {COLUMNS} FROM {f} WHERE true{_restrict(restrict)}"
+    return parts
+
+
+def _whole(filters: ReportFilters, ctes: str, select: str) -> str:
+    return f"{answers_cte(filters)}{', ' + ctes if ctes else ''}\n{select}\n{ORDER}"
+
+
+def all_answers_sql(filters: ReportFilters, restrict: Mapping[str, str] | None = None) -> str:
+    """Every answer the report reads (accuracy, base vs instruct, gains, convergence, items)."""
+    return _whole(filters, *_all_parts(restrict or {}, "f"))
+
+
+def drop_answers_sql(filters: ReportFilters, restrict: Mapping[str, str] | None = None) -> str:
+    """Original -> perturbed: originals with a variant and variants with their original, in the
+    same role, setting and decoding (engine.analysis.drops)."""
+    return _whole(filters, *_drop_parts(restrict or {}, "f"))
 
 
 def _link_select(link: DatasetLink) -> str:
@@ -169,12 +195,30 @@ def link_answers_sql(
 ) -> str:
     """Cross-benchmark drops: for the unpaired links every answer of a (role, setting, decoding)
     recorded on both benchmarks; for the paired ones, answers whose link key is on both sides."""
-    chosen = [x for x in links if (x.via is not None) == paired]
-    if not chosen:
-        return f"{answers_cte(filters)}\nSELECT {COLUMNS} FROM s WHERE false"
-    union = "\n    UNION\n".join(_link_select(x) for x in chosen)
-    return (f"{answers_cte(filters)}, f AS (\n{union}\n)\n"
-            f"SELECT {COLUMNS} FROM f WHERE true{_restrict(restrict or {})}\n{ORDER}")
+    return _whole(filters, *_link_parts(paired, links)(restrict or {}, "f"))
+
+
+_SCOPE_PARTS = {"all": _all_parts, "drops": _drop_parts,
+                "dataset_drops": _link_parts(False, LINKS),
+                "linked_drops": _link_parts(True, LINKS)}
+
+
+def _answer_scopes_summary(filters: ReportFilters) -> str:
+    """The answer scopes' summaries in one statement over one materialised de-duplication: the
+    de-duplication is most of a report's SQL time, and per scope it was run four times."""
+    ctes, selects = [], []
+    for i, (scope, parts) in enumerate(_SCOPE_PARTS.items()):
+        cte, select = parts({}, f"f{i}")
+        if cte:
+            ctes.append(cte)
+        selects.append(f"SELECT {literal(scope)} AS part, generation_id, grader FROM ({select})")
+    head = answers_cte(filters).replace("WITH answers AS (", "WITH answers AS MATERIALIZED (", 1)
+    head = head.replace("\n), s AS (", "\n), s AS MATERIALIZED (", 1)
+    union = "\nUNION ALL\n".join(selects)
+    return (f"{head}{', ' + ', '.join(ctes) if ctes else ''}\n"
+            f"SELECT q.part, g.run_id, q.grader, g.strategy, g.temperature, g.top_p, "
+            f"g.max_tokens, count(*) AS n\nFROM ({union}) q\n"
+            "JOIN generations g ON g.generation_id = q.generation_id\nGROUP BY ALL")
 
 
 def agreement_sql(filters: ReportFilters) -> str:
@@ -215,6 +259,13 @@ def summarize_many(store: Store, parts: Mapping[str, tuple[str, str]]) -> dict[s
     union = "\nUNION ALL\n".join(_summary_select(name, sql, unit)
                                    for name, (sql, unit) in parts.items())
     rows = store.query(f"SELECT * FROM ({union}) ORDER BY ALL").rows
+    return _sources(parts, rows)
+
+
+def _sources(parts: Mapping[str, tuple[str, str]], rows: Sequence[Sequence[Any]]
+             ) -> dict[str, Source]:
+    """Sources from summary rows (part, run, grader, strategy, temperature, top-p, max tokens,
+    n)."""
     out = {}
     for name, (sql, unit) in parts.items():
         mine = [r[1:] for r in rows if r[0] == name]
@@ -291,12 +342,14 @@ def report_sources(store: Store, filters: ReportFilters, shift: bool,
                    agreement_pairs: Sequence[tuple[str, str]] = ()) -> Sources:
     """Every table's source, from one summary query (tables of one scope share it).
     `agreement_pairs`: the grader pairs of the agreement table (named in its footer)."""
-    parts = {scope: (scope_sql(scope, filters), "answers")
-             for scope in dict.fromkeys(TABLE_SCOPES.values())}
-    parts["agreement"] = (agreement_sql(filters), "grade pairs")
+    scopes = {scope: (scope_sql(scope, filters), "answers")
+              for scope in dict.fromkeys(TABLE_SCOPES.values())}
+    rows = store.query(f"SELECT * FROM ({_answer_scopes_summary(filters)}) ORDER BY ALL").rows
+    done = _sources(scopes, rows)
+    parts = {"agreement": (agreement_sql(filters), "grade pairs")}
     if shift:
         parts["shift"] = (shift_sql(filters), "token rows")
-    done = summarize_many(store, parts)
+    done.update(summarize_many(store, parts))
     keys = {**TABLE_SCOPES, "agreement": "agreement", "disagreements": "agreement"}
     if shift:
         keys.update(dict.fromkeys(("shift", "shift_positions", "shift_tokens", "shift_answers"),
