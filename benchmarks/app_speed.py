@@ -41,7 +41,8 @@ APP_SCRIPT = textwrap.dedent("""
     async def main() -> None:
         config = RunConfig(pair="demo", dataset="gsm8k", data_file=data_file, limit=1,
                            modes=("zero-shot-cot",), decoding=Decoding(max_tokens=max_tokens))
-        app = TunelensApp(config, Store(db), history_file=db + ".history.json", loop_probe=True)
+        app = TunelensApp(config, Store(db), history_file=db + ".history.json",
+                          loop_probe=probe_file != "-")
         async with app.run_test(size=(160, 48)) as pilot:
             c = app.compare
             while not c.ready:  # asyncio.sleep, not pilot.pause: that walks the DOM each time
@@ -105,10 +106,10 @@ def app_round_tmux(tmp: Path, max_tokens: int) -> tuple[dict[str, float], str]:
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "48",
                     f"cd {shlex.quote(str(REPO))} && env {env} {cmd}"], check=True)
     try:
-        _wait(lambda: "ready" in _capture(name).lower() or "enter" in _capture(name).lower(), 120)
-        time.sleep(1.0)
+        _wait(lambda: _capture(name).count("ready:") >= 2, 120)  # both models loaded
         subprocess.run(["tmux", "send-keys", "-t", name, "Enter"], check=True)
-        _wait(lambda: _count(db) >= 2, 300)
+        _wait(lambda: len(re.findall(r"[✓✗] (correct|wrong)", _capture(name))) >= 2, 300)
+        time.sleep(1.0)
         time.sleep(0.5)
         subprocess.run(["tmux", "send-keys", "-t", name, "C-q"], check=True)
         _wait(lambda: probe.exists(), 30)
