@@ -559,13 +559,7 @@ def _independent(
     mb = xb[rng.integers(0, xb.size, size=(resamples, xb.size))].mean(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         values = np.asarray(statistic(ma, mb), dtype=np.float64)
-    defined = values[~np.isnan(values)]
-    undefined = int(resamples - defined.size)
-    alpha = 1.0 - confidence
-    if undefined > alpha / 2 * resamples or defined.size == 0:
-        return Interval(estimate, None, None, n, resamples=resamples, undefined=undefined)
-    low, high = np.percentile(defined, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return Interval(estimate, float(low), float(high), n, resamples=resamples, undefined=undefined)
+    return _percentile_interval(values, estimate, n, resamples, confidence)
 
 
 def independent_difference_ci(
