@@ -156,3 +156,23 @@ def test_the_summary_counts_stored_and_waiting_answers_once(tmp_path: Path) -> N
     (both,) = run_summary(store, "r", waiting=[r for r, _ in rows[2:]])  # 2 of them overlap
     assert (stored.n, both.n) == (4, 6)
     assert both.accuracy == 0.5  # i0, i2, i4 correct of six
+
+
+def test_an_appender_whose_folder_a_replay_removed_makes_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The race CI met: mkdir finds the folder, a replay removes it (empty), and pathlib's
+    # exist_ok check then sees no folder and raises FileExistsError.
+    path = journal.journal_path(tmp_path / "s.duckdb", "r")
+    real = Path.mkdir
+    raised = []
+
+    def racing_mkdir(self: Path, *args: object, **kw: object) -> None:
+        if not raised:
+            raised.append(self)
+            raise FileExistsError(17, "File exists", str(self))
+        real(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", racing_mkdir)
+    journal.append(path, [{"op": "answer", "key": "a", "row": {}, "grades": []}])
+    assert raised and journal.read(path).answers == 1

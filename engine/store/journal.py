@@ -116,7 +116,10 @@ def locked(path: Path, *, create: bool) -> Iterator[IO[bytes] | None]:
     is false). A file removed by a replay while we waited for its lock is opened again."""
     while True:
         if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:  # it existed, then a replay tidied it away: make it again
+                continue
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
             except FileNotFoundError:  # the empty folder was tidied away meanwhile
