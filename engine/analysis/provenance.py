@@ -211,14 +211,13 @@ def _answer_scopes_summary(filters: ReportFilters) -> str:
         cte, select = parts({}, f"f{i}")
         if cte:
             ctes.append(cte)
-        selects.append(f"SELECT {literal(scope)} AS part, generation_id, grader FROM ({select})")
+        selects.append(f"SELECT {literal(scope)} AS part, run_id, grader, strategy, temperature, "
+                       f"top_p, max_tokens FROM ({select})")
     head = answers_cte(filters).replace("WITH answers AS (", "WITH answers AS MATERIALIZED (", 1)
     head = head.replace("\n), s AS (", "\n), s AS MATERIALIZED (", 1)
     union = "\nUNION ALL\n".join(selects)
     return (f"{head}{', ' + ', '.join(ctes) if ctes else ''}\n"
-            f"SELECT q.part, g.run_id, q.grader, g.strategy, g.temperature, g.top_p, "
-            f"g.max_tokens, count(*) AS n\nFROM ({union}) q\n"
-            "JOIN generations g ON g.generation_id = q.generation_id\nGROUP BY ALL")
+            f"SELECT *, count(*) AS n\nFROM ({union}) q\nGROUP BY ALL")  # `s` has them all
 
 
 def agreement_sql(filters: ReportFilters) -> str:
