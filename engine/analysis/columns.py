@@ -27,6 +27,7 @@ from engine.analysis.rows import (
     ItemOutcome,
     OutcomeKey,
     ReportFilters,
+    answers_query,
     item_outcomes,
 )
 
@@ -225,14 +226,7 @@ def load_columns(store: Store, filters: ReportFilters) -> tuple[OutcomeColumns, 
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    where, params = filters.where()
-    if filters.grader:
-        join = "JOIN grades x ON x.generation_id = g.generation_id AND x.grader = ?"
-        params = [filters.grader, *params]
-        extracted, correct = "x.extracted", "coalesce(x.correct, false)"
-    else:
-        join, extracted, correct = "", "g.extracted", "coalesce(g.correct, false)"
-    sql = DEDUP_SQL.format(join=join, where=where, extracted=extracted, correct=correct)
+    sql, params = answers_query(DEDUP_SQL, filters)
     with store.connect(read_only=True) as con:
         con.execute(sql, params)
         answers, total = con.execute(COUNT_SQL).fetchall()[0]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.analysis.agreement import AGREEMENT_SQL
 from engine.analysis.dataset_drops import LINKS, DatasetLink
-from engine.analysis.rows import ANSWERS_SQL, ReportFilters
+from engine.analysis.rows import ANSWERS_SQL, ReportFilters, answers_query
 from engine.analysis.shift import SHIFT_SQL
 from engine.records import ORIGINAL
 
@@ -103,17 +103,8 @@ ORDER = "ORDER BY pair, dataset, item_id, role, mode, shots, strategy, sample_in
 def answers_cte(filters: ReportFilters) -> str:
     """`WITH answers AS (...), s AS (...)`: the report's de-duplicated answers (rows.ANSWERS_SQL
     with the filters inlined) with their decoding, grader and cross-benchmark link key."""
-    where, params = filters.where()
-    if filters.grader:
-        join = "JOIN grades x ON x.generation_id = g.generation_id AND x.grader = ?"
-        params = [filters.grader, *params]
-        extracted, correct, grader = "x.extracted", "coalesce(x.correct, false)", literal(
-            filters.grader)
-    else:
-        join, extracted, correct, grader = "", "g.extracted", "coalesce(g.correct, false)", (
-            "g.grader")
-    answers = inline(ANSWERS_SQL.format(join=join, where=where, extracted=extracted,
-                                        correct=correct), params)
+    grader = literal(filters.grader) if filters.grader else "g.grader"
+    answers = inline(*answers_query(ANSWERS_SQL, filters))
     return f"""WITH answers AS ({answers.strip()}
 ), s AS (
     SELECT a.generation_id, a.run_id, a.pair, a.dataset, a.item_id, a.original_id, a.variant,

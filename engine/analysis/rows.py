@@ -148,8 +148,9 @@ ORDER BY 1, 4, 5, 8, 9, 10, 11, 12, 13, 3
 # items paired and resampled in this order, so the same store gives the same report.
 
 
-def load_answers(store: Store, filters: ReportFilters) -> tuple[list[Answer], int]:
-    """De-duplicated answers under the filters, and how many older duplicates were left out."""
+def answers_query(template: str, filters: ReportFilters) -> tuple[str, list[Any]]:
+    """`template` (ANSWERS_SQL or a variant with {join}, {where}, {extracted}, {correct}) filled
+    for the filters: verdicts from the recorded grader, or from `filters.grader`'s grades."""
     where, params = filters.where()
     if filters.grader:
         join = "JOIN grades x ON x.generation_id = g.generation_id AND x.grader = ?"
@@ -157,11 +158,16 @@ def load_answers(store: Store, filters: ReportFilters) -> tuple[list[Answer], in
         extracted, correct = "x.extracted", "coalesce(x.correct, false)"
     else:
         join, extracted, correct = "", "g.extracted", "coalesce(g.correct, false)"
-    sql = ANSWERS_SQL.format(join=join, where=where, extracted=extracted, correct=correct)
+    return template.format(join=join, where=where, extracted=extracted, correct=correct), params
+
+
+def load_answers(store: Store, filters: ReportFilters) -> tuple[list[Answer], int]:
+    """De-duplicated answers under the filters, and how many older duplicates were left out."""
+    sql, params = answers_query(ANSWERS_SQL, filters)
     rows = store.query(sql, params).rows
-    total_sql = (
-        f"SELECT count(*) FROM generations g JOIN runs r USING (run_id) {join} WHERE {where}"
-    )
+    total_sql, params = answers_query(
+        "SELECT count(*) FROM generations g JOIN runs r USING (run_id) {join} WHERE {where}",
+        filters)
     total = store.query(total_sql, params).rows[0][0]
     return [Answer(*row) for row in rows], int(total) - len(rows)
 
