@@ -115,6 +115,11 @@ def add_resume(p: argparse.ArgumentParser, **override: Any) -> None:
          help="continue the last unfinished run with the same arguments")
 
 
+def add_table_only(p: argparse.ArgumentParser, **override: Any) -> None:
+    _add(p, "--table-only", override, action="store_true",
+         help="do not run: print the tables from the newest runs with these arguments")
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Everything `tunelens [--headless]` takes to describe a run (see `build_run_config`)."""
     add_pair(p)

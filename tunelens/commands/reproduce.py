@@ -28,6 +28,7 @@ from tunelens.options import (
     add_samples,
     add_seed,
     add_shots,
+    add_table_only,
     add_train_file,
     at_least,
     command_parser,
@@ -62,11 +63,8 @@ def cmd_reproduce(argv: list[str]) -> int:
     add_seed(p)
     add_models(p)
     add_resume(p, help="continue unfinished preset runs")
-    p.add_argument(
-        "--table-only",
-        action="store_true",
-        help="do not run: print the table from the newest runs with these arguments",
-    )
+    add_table_only(p, help="do not run: print the table from the newest runs with these "
+                             "arguments")
     add_format(p)
     add_db(p)
     args = p.parse_args(argv)

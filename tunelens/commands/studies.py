@@ -25,6 +25,7 @@ from tunelens.options import (
     add_pair,
     add_resume,
     add_seed,
+    add_table_only,
     at_least,
     command_parser,
 )
@@ -45,11 +46,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_limit(p)
     add_seed(p)
     add_resume(p, help="continue the study's unfinished runs")
-    p.add_argument(
-        "--table-only",
-        action="store_true",
-        help="do not run: print the tables from the newest runs with these arguments",
-    )
+    add_table_only(p)
     add_format(p)
     add_db(p)
 
